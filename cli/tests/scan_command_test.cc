@@ -1,0 +1,118 @@
+// End-to-end tests of `mamori scan` as a user runs it: the real binary, real files.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+std::string Eicar() {
+  return std::string("X5O!P%@AP[4\\PZX54(P^)7CC)7}") + "$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string t = "/tmp/mamori-cli-XXXXXX";
+    REQUIRE(::mkdtemp(t.data()) != nullptr);
+    path_ = t;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& data) const {
+    auto p = std::filesystem::path(path_) / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << data;
+    return p.string();
+  }
+
+ private:
+  std::string path_;
+};
+
+struct Run {
+  int exit_code = -1;
+  std::string out;
+};
+
+Run Mamori(const std::string& args) {
+  std::string cmd = std::string(MAMORI_BINARY) + " " + args + " 2>/dev/null";
+  FILE* f = ::popen(cmd.c_str(), "r");
+  REQUIRE(f != nullptr);
+  Run r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  int status = ::pclose(f);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+const std::string kSigs = std::string(" --signatures ") + MAMORI_SOURCE_DIR + "/signatures/default ";
+
+TEST_CASE("mamori scan exits 0 on a clean tree and 1 when something is found") {
+  TempDir dir;
+  dir.Write("a/clean.txt", "hello\n");
+  Run clean = Mamori("scan --no-cache" + kSigs + dir.path());
+  CHECK(clean.exit_code == 0);
+  CHECK(clean.out.find("SCAN SUMMARY") != std::string::npos);
+  std::string bad = dir.Write("a/b/eicar.com", Eicar());
+  Run found = Mamori("scan --no-cache" + kSigs + dir.path());
+  CHECK(found.exit_code == 1);
+  CHECK(found.out.find(bad + ": ") != std::string::npos);
+  CHECK(found.out.find(" FOUND") != std::string::npos);
+}
+
+TEST_CASE("mamori scan --json prints one object per finding and a summary") {
+  TempDir dir;
+  dir.Write("eicar.com", Eicar());
+  Run r = Mamori("scan --json --no-cache" + kSigs + dir.path());
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("{\"type\":\"finding\"") != std::string::npos);
+  CHECK(r.out.find("\"engine\":\"yara\"") != std::string::npos);
+  CHECK(r.out.find("\"engine\":\"hash\"") != std::string::npos);
+  CHECK(r.out.find("{\"type\":\"summary\",\"files\":1,") != std::string::npos);
+  CHECK(r.out.find("SCAN SUMMARY") == std::string::npos);
+}
+
+TEST_CASE("mamori scan exits 2 on a missing path and on a bad signature file") {
+  Run missing = Mamori("scan --no-cache" + kSigs + "/nonexistent/mamori-path");
+  CHECK(missing.exit_code == 2);
+  TempDir dir;
+  dir.Write("sigs/bad.yar", "rule X {\n condition: nope\n}\n");
+  Run bad = Mamori("scan --no-cache --signatures " + dir.path() + "/sigs " + dir.path());
+  CHECK(bad.exit_code == 2);
+  Run usage = Mamori("scan --bogus-flag x");
+  CHECK(usage.exit_code == 64);
+}
+
+TEST_CASE("mamori scan answers a rescan from the verdict cache after a restart") {
+  TempDir dir;
+  for (int i = 0; i < 10; ++i) dir.Write("f" + std::to_string(i), "clean " + std::to_string(i));
+  std::string cache = " --cache-file " + dir.path() + "/../" + std::filesystem::path(dir.path()).filename().string() +
+                      ".cache ";
+  Run first = Mamori("scan --json" + cache + kSigs + dir.path());
+  CHECK(first.out.find("\"cached\":0,") != std::string::npos);
+  Run second = Mamori("scan --json" + cache + kSigs + dir.path());
+  CHECK(second.out.find("\"files\":10,") != std::string::npos);
+  CHECK(second.out.find("\"cached\":10,") != std::string::npos);
+  std::filesystem::remove(dir.path() + "/../" + std::filesystem::path(dir.path()).filename().string() + ".cache");
+}
+
+TEST_CASE("mamori scan --json keeps invalid UTF-8 file names valid JSON") {
+  TempDir dir;
+  dir.Write("bad\xff" "name.com", Eicar());
+  Run r = Mamori("scan --json --no-cache" + kSigs + dir.path());
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.find("bad\\\\xffname.com") != std::string::npos);
+  CHECK(r.out.find("\xff") == std::string::npos);
+}
+
+}  // namespace

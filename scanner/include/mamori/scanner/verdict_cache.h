@@ -1,0 +1,65 @@
+// VerdictCache: remembers files found clean, keyed by (device, inode, size,
+// mtime_ns, ctime_ns) under one signature-set version, so that a rescan of an
+// unchanged tree only stats files. Persisted to a compact file, written
+// atomically; a cache file from another signature version, or damaged, is
+// discarded (it is only a cache). Only clean verdicts are cached: findings and
+// incomplete results are always rescanned.
+//
+// ctime cannot be set by unprivileged users, so a file rewritten with its old
+// mtime restored still misses the cache.
+//
+// Thread safety: all methods are thread-safe.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+
+#include "mamori/common/status.h"
+
+namespace mamori::scanner {
+
+struct FileKey {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+
+  static FileKey FromStat(const struct stat& st);
+  friend bool operator==(const FileKey&, const FileKey&) = default;
+};
+
+class VerdictCache {
+ public:
+  // `path` empty = memory only. Loading problems are not errors: the cache
+  // starts empty and load_note() says why.
+  VerdictCache(std::string path, std::string signature_version, size_t max_entries = 4u << 20);
+
+  bool IsKnownClean(const FileKey& key) const;
+  void RecordClean(const FileKey& key);
+  void Forget(const FileKey& key);
+  size_t size() const;
+  // Writes the cache file atomically (no-op when memory only or unchanged).
+  Status Save();
+  const std::string& load_note() const { return load_note_; }
+
+ private:
+  struct KeyHash {
+    size_t operator()(const FileKey& k) const;
+  };
+  void Load();
+
+  // Constant after construction.
+  const std::string path_;
+  const std::string version_;
+  const size_t max_entries_;
+  std::string load_note_;
+
+  mutable std::mutex mu_;
+  std::unordered_set<FileKey, KeyHash> clean_;  // guarded by mu_
+  bool dirty_ = false;                          // guarded by mu_
+};
+
+}  // namespace mamori::scanner
