@@ -51,6 +51,8 @@ constexpr const char* kScanUsage =
     "  --max-ratio N             decompression ratio per container (default 250)\n"
     "  --max-scan-time SECONDS   time per file (default 120)\n"
     "  --max-in-memory SIZE      files above this are streamed (default 64M)\n"
+    "  --scan-archives=no        do not open archives and compressed files\n"
+    "  --scan-mail=no            do not decode mail files\n"
     "  --no-size-prefilter       hash every file even when no sized hash signature can match\n"
     "  --infected, -i            print only findings (no incomplete/errors lines)\n"
     "  --quiet, -q               no summary\n"
@@ -121,6 +123,10 @@ std::string ParseFlags(const std::vector<std::string>& args, Flags* f) {
     else if (a == "--max-scan-time") { if (!(err = number(&n)).empty()) return err; lim.max_scan_time = std::chrono::seconds(n); }
     else if (a == "--max-in-memory") { if (!(err = number(&lim.max_in_memory)).empty()) return err; if (lim.max_in_memory == 0) return "--max-in-memory must be > 0"; }
     else if (a == "--no-size-prefilter") f->tree.scan.size_prefilter = false;
+    else if (a == "--scan-archives=no") f->tree.scan.open_containers = false;
+    else if (a == "--scan-archives=yes") f->tree.scan.open_containers = true;
+    else if (a == "--scan-mail=no") f->tree.scan.open_mail = false;
+    else if (a == "--scan-mail=yes") f->tree.scan.open_mail = true;
     else if (a == "--infected" || a == "-i") f->infected_only = true;
     else if (a == "--quiet" || a == "-q") f->quiet = true;
     else if (a == "--no-progress") f->progress = false;

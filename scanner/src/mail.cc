@@ -7,7 +7,7 @@
 #include "mail.h"
 
 #include <algorithm>
-#include <cstring>
+#include <bit>
 #include <exception>
 #include <iterator>
 #include <utility>
@@ -24,17 +24,15 @@ constexpr int kDepthCeiling = 64;
 constexpr size_t kMaxHeaderValue = 64 * 1024;
 constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kSniffBytes = 4096;
-constexpr int kMaxParamSegments = 100;  // RFC 2231 name*0 .. name*99
 
-// LooksLikeMail needs one of these: HTTP responses and MIME-only documents
-// share the generic ones below.
-constexpr std::string_view kMailOnlyHeaders[] = {
-    "from", "to", "cc", "subject", "received", "message-id", "return-path", "reply-to",
-    "delivered-to", "in-reply-to", "references", "x-mailer", "sender", "dkim-signature",
-    "x-original-to", "envelope-to", "arc-seal", "authentication-results", "x-received",
-    "thread-topic"};
-constexpr std::string_view kGenericMailHeaders[] = {"date", "mime-version", "content-type",
-                                                    "content-transfer-encoding"};
+// Headers LooksLikeMail counts. The first kGenericMailHeaders also occur in
+// HTTP responses and MIME documents, so one of the others is required too.
+constexpr std::string_view kMailHeaders[] = {
+    "date", "mime-version", "content-type", "content-transfer-encoding", "from", "to", "cc",
+    "subject", "received", "message-id", "return-path", "reply-to", "delivered-to",
+    "in-reply-to", "references", "x-mailer", "sender", "dkim-signature", "x-original-to",
+    "envelope-to", "arc-seal", "authentication-results", "x-received", "thread-topic"};
+constexpr int kGenericMailHeaders = 4;
 
 bool IsWsp(char c) { return c == ' ' || c == '\t'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -51,16 +49,13 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 }
 
 std::string_view Trim(std::string_view s) {
-  auto is_space = [](char c) { return IsWsp(c) || c == '\r' || c == '\n'; };
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
+  const size_t begin = std::min(s.find_first_not_of(" \t\r\n"), s.size());
+  return s.substr(begin, s.find_last_not_of(" \t\r\n") + 1 - begin);  // all blank: empty
 }
 
 int HexValue(char c) {
-  if (IsDigit(c)) return c - '0';
   c = ToLower(c);
-  return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+  return IsDigit(c) ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
 // The byte written as two hex digits after s[i] ("=41", "%41"), or -1.
@@ -94,27 +89,20 @@ class LineReader {
   bool Next(std::string_view* line) {
     if (pos_ >= data_.size()) return false;
     start_ = pos_;
-    const char* base = data_.data();
-    const void* nl = std::memchr(base + pos_, '\n', data_.size() - pos_);
-    size_t end = nl ? static_cast<size_t>(static_cast<const char*>(nl) - base) : data_.size();
-    has_eol_ = nl != nullptr;
-    pos_ = has_eol_ ? end + 1 : end;
-    if (end > start_ && base[end - 1] == '\r') --end;
+    const size_t nl = std::min(data_.find('\n', pos_), data_.size());  // memchr
+    pos_ = nl < data_.size() ? nl + 1 : nl;
+    const size_t end = nl > start_ && data_[nl - 1] == '\r' ? nl - 1 : nl;
     *line = data_.substr(start_, end - start_);
     return true;
   }
   size_t line_start() const { return start_; }
   size_t pos() const { return pos_; }  // just past the current line break
-  bool has_eol() const { return has_eol_; }
 
  private:
   std::string_view data_;
   size_t pos_ = 0;
   size_t start_ = 0;
-  bool has_eol_ = false;
 };
-
-// ---------------------------------------------------------------- decoders
 
 int Base64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -203,23 +191,6 @@ std::string Unescape(std::string_view in, char escape) {
   return out;
 }
 
-// Names are shown as UTF-8. Latin-1 (and windows-1252, close enough for
-// display) is the only legacy charset common enough in attachment names to be
-// worth converting; anything else passes through untouched.
-std::string ToUtf8(std::string_view charset, std::string s) {
-  const std::string cs = Lowercase(charset);
-  if (cs != "iso-8859-1" && cs != "latin1" && cs != "iso-8859-15" && cs != "windows-1252") {
-    return s;
-  }
-  std::string out;
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u >= 0x80) out.push_back(static_cast<char>(0xC0 | (u >> 6)));
-    out.push_back(u >= 0x80 ? static_cast<char>(0x80 | (u & 0x3F)) : c);
-  }
-  return out;
-}
-
 // Parses "=?charset?B|Q?text?=" at `start`; returns the index just past it,
 // or 0 when it is not a well-formed encoded word.
 size_t ParseEncodedWord(std::string_view s, size_t start, std::string* out) {
@@ -232,11 +203,11 @@ size_t ParseEncodedWord(std::string_view s, size_t start, std::string* out) {
   size_t q3 = q1 + 3;
   while (q3 < s.size() && s[q3] != '?' && !IsWsp(s[q3])) ++q3;
   if (q3 + 1 >= s.size() || s[q3] != '?' || s[q3 + 1] != '=') return 0;
-  std::string_view charset = s.substr(p, q1 - p);
-  charset = charset.substr(0, charset.find('*'));  // RFC 2231 language suffix
-  std::string_view text = s.substr(q1 + 3, q3 - q1 - 3);
+  // The charset is not converted: names are for display, and UTF-8 (which
+  // needs nothing) is what current mailers send.
+  const std::string_view text = s.substr(q1 + 3, q3 - q1 - 3);
   bool ignored = false;
-  *out = ToUtf8(charset, enc == 'b' ? DecodeBase64(text, &ignored) : Unescape(text, '='));
+  *out = enc == 'b' ? DecodeBase64(text, &ignored) : Unescape(text, '=');
   return q3 + 2;
 }
 
@@ -254,23 +225,15 @@ std::string DecodeEncodedWords(std::string_view s) {
     }
     std::string decoded;
     const size_t end = ParseEncodedWord(s, start, &decoded);
-    if (end == 0) {
-      out.append(s.substr(i, start + 2 - i));
-      i = start + 2;
-      after_word = false;
-      continue;
-    }
-    // Whitespace between two adjacent encoded words is folding, not content.
     const std::string_view gap = s.substr(i, start - i);
-    if (!after_word || !Trim(gap).empty()) out.append(gap);
-    out += decoded;
-    i = end;
-    after_word = true;
+    // Whitespace between two adjacent encoded words is folding, not content.
+    if (end == 0 || !after_word || !Trim(gap).empty()) out.append(gap);
+    out += end == 0 ? "=?" : decoded;
+    i = end == 0 ? start + 2 : end;
+    after_word = end != 0;
   }
   return out;
 }
-
-// ------------------------------------------------------ headers, parameters
 
 // "Name:" with a printable-ASCII name; obsolete "Name :" is accepted too.
 bool IsHeaderLine(std::string_view line, size_t* colon) {
@@ -357,47 +320,23 @@ HeaderField ParseField(std::string_view h) {
   return field;
 }
 
-// Value of parameter `key`, preferring the RFC 2231 forms (key*=charset''..,
-// key*0=.., key*1*=..) over the plain one, which gets RFC 2047 decoding.
+// Value of parameter `key`. The RFC 2231 form key*=charset'lang'%XX.. wins
+// over the plain one, which gets RFC 2047 decoding. Continuations (key*0=)
+// are rare enough in names, and a missing name is only cosmetic.
 std::string GetParam(const HeaderField& field, std::string_view key) {
-  const Param* plain = nullptr;
-  std::vector<std::pair<int, std::string>> segments;
-  std::string charset;
+  const std::string extended = std::string(key) + "*";
   for (const Param& p : field.params) {
-    std::string_view name = p.name;
-    if (name == key && !plain) plain = &p;
-    if (!StartsWith(name, key) || name.size() <= key.size() || name[key.size()] != '*') continue;
-    name.remove_prefix(key.size() + 1);
-    int index = 0;
-    size_t digits = 0;
-    while (digits < name.size() && digits < 3 && IsDigit(name[digits])) {
-      index = index * 10 + (name[digits++] - '0');
-    }
-    const std::string_view tail = name.substr(digits);
-    if ((digits == 0 && !name.empty()) || index >= kMaxParamSegments ||
-        (!tail.empty() && tail != "*")) {
-      continue;
-    }
-    const bool encoded = name.empty() || tail == "*";
+    if (p.name != extended) continue;
     std::string_view value = p.value;
-    if (encoded && index == 0) {  // charset'language'value
-      const size_t q1 = value.find('\'');
-      const size_t q2 = q1 == std::string_view::npos ? q1 : value.find('\'', q1 + 1);
-      if (q2 != std::string_view::npos) {
-        charset = value.substr(0, q1);
-        value.remove_prefix(q2 + 1);
-      }
-    }
-    segments.emplace_back(index, encoded ? Unescape(value, '%') : std::string(value));
+    const size_t q1 = value.find('\'');
+    const size_t q2 = q1 == std::string_view::npos ? q1 : value.find('\'', q1 + 1);
+    if (q2 != std::string_view::npos) value.remove_prefix(q2 + 1);
+    return Unescape(value, '%');  // charset ignored as for encoded words
   }
-  if (segments.empty()) return plain ? DecodeEncodedWords(plain->value) : "";
-  std::stable_sort(segments.begin(), segments.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  std::string joined;
-  for (size_t i = 0; i < segments.size(); ++i) {
-    if (i == 0 || segments[i].first != segments[i - 1].first) joined += segments[i].second;
+  for (const Param& p : field.params) {
+    if (p.name == key) return DecodeEncodedWords(p.value);
   }
-  return ToUtf8(charset, std::move(joined));
+  return "";
 }
 
 // Names are for display and end up as the last component of the scanner's
@@ -419,8 +358,6 @@ std::string SanitizeName(std::string_view raw) {
   return name;
 }
 
-// ------------------------------------------------------------------ uuencode
-
 // "begin 644 name" (3 or 4 octal digits), returning the name.
 bool ParseBeginLine(std::string_view line, std::string_view* name) {
   if (!StartsWith(line, "begin ")) return false;
@@ -436,9 +373,9 @@ bool ParseBeginLine(std::string_view line, std::string_view* name) {
 // ' '..'`'. Trailing spaces may have been eaten in transit and some encoders
 // append a checksum, hence the slack; prose fails the character test.
 bool IsUuLine(std::string_view line) {
-  if (line.empty()) return false;
-  for (char c : line) {
-    if (c < ' ' || c > '`') return false;
+  if (line.empty() ||
+      std::any_of(line.begin(), line.end(), [](char c) { return c < ' ' || c > '`'; })) {
+    return false;
   }
   const size_t needed = (((line[0] - ' ') & 63) + 2) / 3 * 4;
   const size_t have = line.size() - 1;
@@ -458,21 +395,15 @@ void AppendUuLine(std::string_view line, std::string* out) {
   }
 }
 
-struct UuFile {
-  std::string name;
-  std::string data;
-  bool truncated = false;
-};
-
-std::vector<UuFile> ExtractUuencoded(std::string_view text) {
-  std::vector<UuFile> files;
+std::vector<MailPart> ExtractUuencoded(std::string_view text, bool* truncated) {
+  std::vector<MailPart> files;
   if (text.find("begin ") == std::string_view::npos) return files;
   LineReader reader(text);
   std::string_view line;
   while (reader.Next(&line)) {
     std::string_view name;
     if (!ParseBeginLine(line, &name)) continue;
-    UuFile file{SanitizeName(name), "", false};
+    MailPart file{SanitizeName(name), ""};
     bool saw_data = false;
     bool saw_terminator = false;  // the zero-length "`" line: data complete
     while (reader.Next(&line)) {
@@ -488,13 +419,11 @@ std::vector<UuFile> ExtractUuencoded(std::string_view text) {
     const bool ended = Trim(line) == "end";
     // Prose such as "begin 644 rows" followed by text is not a block.
     if (!saw_data && !ended) continue;
-    file.truncated = !saw_terminator && !ended;
+    *truncated |= !saw_terminator && !ended;
     files.push_back(std::move(file));
   }
   return files;
 }
-
-// ---------------------------------------------------------------------- mbox
 
 // "From <sender> <asctime date>" as in RFC 4155. Requiring an HH:MM time keeps
 // unquoted body lines like "From 2019 on, ..." from splitting messages.
@@ -511,52 +440,27 @@ bool IsMboxSeparator(std::string_view line) {
   return false;
 }
 
-// Yields mbox messages one at a time (without their "From " line), or the
-// whole input once when it is not an mbox. Lazy, so an mbox of millions of
-// tiny messages costs nothing past the parts limit.
-class MessageSplitter {
- public:
-  explicit MessageSplitter(std::string_view data) : data_(data) {
-    LineReader reader(data);
-    std::string_view first;
-    mbox_ = reader.Next(&first) && IsMboxSeparator(first);
-  }
-
-  bool Next(std::string_view* message) {
-    if (pos_ >= data_.size()) return false;
-    const std::string_view rest = data_.substr(pos_);
-    if (!mbox_) {
-      *message = rest;
-      pos_ = data_.size();
-      return true;
+// Cuts the next message (without its "From " line) off the front of an mbox.
+// Messages are taken one at a time so that an mbox of millions of tiny
+// messages costs nothing past the parts limit.
+std::string_view NextMboxMessage(std::string_view* mbox) {
+  LineReader reader(*mbox);
+  std::string_view line;
+  reader.Next(&line);  // the "From " line
+  const size_t body = reader.pos();
+  bool prev_blank = false;
+  while (reader.Next(&line)) {
+    if (prev_blank && IsMboxSeparator(line)) {
+      const std::string_view message = StripOneEol(mbox->substr(body, reader.line_start() - body));
+      mbox->remove_prefix(reader.line_start());
+      return message;
     }
-    LineReader reader(rest);
-    std::string_view line;
-    reader.Next(&line);  // this message's "From " line
-    const size_t body = reader.pos();
-    bool prev_blank = false;
-    while (reader.Next(&line)) {
-      if (prev_blank && IsMboxSeparator(line)) {
-        *message = StripOneEol(rest.substr(body, reader.line_start() - body));
-        pos_ += reader.line_start();
-        return true;
-      }
-      prev_blank = line.empty();
-    }
-    *message = rest.substr(body);
-    pos_ = data_.size();
-    return true;
+    prev_blank = line.empty();
   }
-
-  bool HasMore() const { return pos_ < data_.size(); }
-
- private:
-  std::string_view data_;
-  size_t pos_ = 0;
-  bool mbox_ = false;
-};
-
-// -------------------------------------------------------------------- walker
+  const std::string_view message = mbox->substr(body);
+  *mbox = {};
+  return message;
+}
 
 // Decodes a Content-Transfer-Encoding into *out; false for the identity
 // encodings (7bit, 8bit, binary, unknown), where the body is used as is.
@@ -570,7 +474,9 @@ bool DecodeTransfer(std::string_view body, std::string_view encoding, std::strin
 class Walker {
  public:
   Walker(const MailLimits& limits, MailParseResult* result)
-      : limits_(limits), result_(result), max_depth_(std::clamp(limits.max_depth, 0, kDepthCeiling)) {}
+      : limits_(limits),
+        result_(result),
+        max_depth_(std::clamp(limits.max_depth, 0, kDepthCeiling)) {}
 
   void ParseMessage(std::string_view message, std::string prefix) {
     prefix_ = std::move(prefix);
@@ -661,13 +567,14 @@ class Walker {
     if (name.empty()) name = GetParam(type, "name");
     // Old mailers put uuencoded files into text bodies (or label the part
     // x-uuencode); those files are what the scanner needs to see.
-    std::vector<UuFile> uu;
+    std::vector<MailPart> uu;
+    bool uu_truncated = false;
     if (StartsWith(type.value, "text/") || encoding.find("uu") != std::string::npos) {
-      uu = ExtractUuencoded(data);
+      uu = ExtractUuencoded(data, &uu_truncated);
     }
+    if (uu_truncated) Flag("corrupt: truncated uuencode");
     if (!Emit(SanitizeName(name), std::move(data))) return;
-    for (UuFile& file : uu) {
-      if (file.truncated) Flag("corrupt: truncated uuencode");
+    for (MailPart& file : uu) {
       if (!Emit(std::move(file.name), std::move(file.data))) return;
     }
   }
@@ -675,14 +582,9 @@ class Walker {
   bool Emit(std::string name, std::string data) {
     if (stopped_) return false;
     ++leaf_index_;
-    if (result_->parts.size() >= limits_.max_parts) {
-      Stop("member-count");
-      return false;
-    }
-    if (data.size() > limits_.max_total_bytes - total_bytes_) {
-      Stop("total-size");
-      return false;
-    }
+    if (result_->parts.size() >= limits_.max_parts) Stop("member-count");
+    if (data.size() > limits_.max_total_bytes - total_bytes_) Stop("total-size");
+    if (stopped_) return false;
     total_bytes_ += data.size();
     if (name.empty()) name = "part-" + std::to_string(leaf_index_);
     result_->parts.push_back({prefix_ + name, std::move(data)});
@@ -702,53 +604,44 @@ class Walker {
 }  // namespace
 
 bool LooksLikeMail(std::string_view data) {
-  const std::string_view window = data.substr(0, kSniffBytes);
-  const bool cut = data.size() > window.size();
+  std::string_view window = data.substr(0, kSniffBytes);
+  // A line cut by the window end says nothing; drop it.
+  if (data.size() > window.size()) window = window.substr(0, window.rfind('\n') + 1);
   LineReader reader(window);
   std::string_view line;
-  if (!reader.Next(&line)) return false;
-  const bool mbox = StartsWith(line, "From ");
+  const bool mbox = reader.Next(&line) && StartsWith(line, "From ");
   if (mbox && (!IsMboxSeparator(line) || !reader.Next(&line))) return false;
-  std::vector<std::string> known;  // distinct, so repeated Received: counts once
-  bool mail_only = false;
-  bool first = true;
+  uint64_t seen = 0;  // a bit per kMailHeaders entry, so repeats count once
+  bool in_block = false;
   do {
-    if (line.empty() || (cut && !reader.has_eol())) break;  // end of block or of window
+    if (line.empty()) break;  // end of the header block
+    if (in_block && IsWsp(line[0])) continue;  // folded continuation
     size_t colon = 0;
-    if (IsWsp(line[0]) || !IsHeaderLine(line, &colon)) {
-      if (first) return false;
-      if (IsWsp(line[0])) continue;  // folded continuation
-      break;
-    }
-    first = false;
+    if (!IsHeaderLine(line, &colon)) break;
+    in_block = true;
     // Mail software capitalizes header names while YAML and config keys are
     // lowercase by convention, which keeps "from: x" / "to: y" files out.
     if (line[0] < 'A' || line[0] > 'Z') continue;
-    std::string name = Lowercase(Trim(line.substr(0, colon)));
-    const bool is_mail_only = std::find(std::begin(kMailOnlyHeaders), std::end(kMailOnlyHeaders),
-                                        name) != std::end(kMailOnlyHeaders);
-    const bool is_generic = std::find(std::begin(kGenericMailHeaders),
-                                      std::end(kGenericMailHeaders),
-                                      name) != std::end(kGenericMailHeaders);
-    if ((!is_mail_only && !is_generic) ||
-        std::find(known.begin(), known.end(), name) != known.end()) {
-      continue;
-    }
-    known.push_back(std::move(name));
-    mail_only |= is_mail_only;
+    const auto* it = std::find(std::begin(kMailHeaders), std::end(kMailHeaders),
+                               Lowercase(Trim(line.substr(0, colon))));
+    if (it != std::end(kMailHeaders)) seen |= uint64_t{1} << (it - std::begin(kMailHeaders));
   } while (reader.Next(&line));
-  return mbox ? !known.empty() : known.size() >= 2 && mail_only;
+  const bool mail_only = (seen >> kGenericMailHeaders) != 0;
+  return mbox ? seen != 0 : std::popcount(seen) >= 2 && mail_only;
 }
 
 MailParseResult ParseMail(std::string_view data, const MailLimits& limits) {
   MailParseResult result;
   try {
     Walker walker(limits, &result);
-    MessageSplitter splitter(data);
-    std::string_view message;
-    bool numbered = false;
-    for (uint64_t k = 1; !walker.stopped() && splitter.Next(&message); ++k) {
-      if (k == 1) numbered = splitter.HasMore();
+    if (!IsMboxSeparator(data.substr(0, data.find('\n')))) {
+      if (!data.empty()) walker.ParseMessage(data, "");
+      return result;
+    }
+    std::string_view rest = data;
+    for (uint64_t k = 1; !rest.empty() && !walker.stopped(); ++k) {
+      const std::string_view message = NextMboxMessage(&rest);
+      const bool numbered = k > 1 || !rest.empty();
       walker.ParseMessage(message, numbered ? "msg-" + std::to_string(k) + "/" : "");
     }
   } catch (const std::exception&) {

@@ -148,8 +148,8 @@ void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, cons
 
 void Scanner::Impl::Descend(std::string_view data, const std::string& object, int depth, internal::Budget& budget,
                             ScanReport& report) {
-  auto kind = internal::SniffContainer(data);
-  bool mail = kind == internal::ContainerKind::kNone && internal::LooksLikeMail(data);
+  auto kind = options_.open_containers ? internal::SniffContainer(data) : internal::ContainerKind::kNone;
+  bool mail = kind == internal::ContainerKind::kNone && options_.open_mail && internal::LooksLikeMail(data);
   if (kind == internal::ContainerKind::kNone && !mail) return;
   if (depth >= budget.limits.max_depth) {
     budget.Incomplete("depth", object);
@@ -262,7 +262,7 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   ScanObject(buffer_, total, path, 0, budget, report, &digests, /*descend=*/!partial);
   if (partial && !budget.exhausted) {
     // A container larger than memory is walked by streaming from the file.
-    auto kind = internal::SniffContainer(buffer_);
+    auto kind = options_.open_containers ? internal::SniffContainer(buffer_) : internal::ContainerKind::kNone;
     if (kind != internal::ContainerKind::kNone) {
       internal::ContainerSource src{{}, fd, total};
       internal::WalkContainer(src, kind, path, budget, [&](const std::string& name, std::string_view member) {

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <regex>
 #include <set>
@@ -56,19 +55,16 @@ std::string ReadFile(const std::string& path) {
 // Compiles the default rules and returns a scanner over them (REQUIREs success).
 std::unique_ptr<YaraScanner> DefaultScanner() {
   auto rules = YaraRules::CompileFiles(DefaultRuleFiles());
-  INFO(rules.status().ToString());
-  REQUIRE(rules.ok());
+  if (!rules.ok()) FAIL(rules.status().ToString());
   auto scanner = YaraScanner::Create(*rules);
-  INFO(scanner.status().ToString());
-  REQUIRE(scanner.ok());
+  if (!scanner.ok()) FAIL(scanner.status().ToString());
   return std::move(*scanner);
 }
 
 std::vector<YaraMatch> Scan(YaraScanner& scanner, std::string_view data) {
   std::vector<YaraMatch> matches;
   Status st = scanner.ScanBuffer(data, std::chrono::seconds(10), &matches);
-  INFO(st.ToString());
-  REQUIRE(st.ok());
+  if (!st.ok()) FAIL(st.ToString());
   return matches;
 }
 
@@ -90,8 +86,7 @@ TEST_CASE("Default YARA rules compile without errors or warnings") {
   const std::vector<std::string> files = DefaultRuleFiles();
   REQUIRE(!files.empty());
   auto rules = YaraRules::CompileFiles(files);
-  INFO(rules.status().ToString());
-  REQUIRE(rules.ok());
+  if (!rules.ok()) FAIL(rules.status().ToString());
   // A warning means a slow string (short atoms, unbounded regex): every file
   // is scanned with these rules, so the set must stay fast.
   for (const auto& w : (*rules)->warnings()) UNSCOPED_INFO(w.path << ":" << w.line << ": " << w.message);
@@ -169,8 +164,7 @@ TEST_CASE("Default hash signatures list the SHA-256 of the EICAR test file") {
   HashDb db;
   const std::string path = kSourceDir + "/signatures/default/hashes/eicar.mhdb";
   Status st = db.LoadFile(path);
-  INFO(st.ToString());
-  REQUIRE(st.ok());
+  if (!st.ok()) FAIL(st.ToString());
   db.Finalize();
   const std::string eicar = EicarTestString();
   REQUIRE(eicar.size() == 68);

@@ -59,6 +59,11 @@ struct ScanOptions {
   // Skip hashing for lookup when every hash signature carries a size and this
   // file's size matches none (SHA-256 is then not reported). Measured in bench/.
   bool size_prefilter = true;
+  // Open containers (archives, compressed streams) and mail. When off, such
+  // objects are scanned as plain bytes only and not reported incomplete for it
+  // (the user chose so, like clamscan --scan-archive=no).
+  bool open_containers = true;
+  bool open_mail = true;
 };
 
 class Scanner {
