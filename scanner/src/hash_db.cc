@@ -1,9 +1,12 @@
 #include "mamori/scanner/hash_db.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstring>
-#include <numeric>
 
 #include "mamori/common/file_util.h"
 
@@ -14,7 +17,7 @@ namespace mamori::scanner {
 // a few dozen entries for binary search.
 struct HashDb::Table {
   size_t width = 0;
-  std::string digests;            // width * n bytes
+  std::string digests;             // width * n bytes
   std::vector<uint32_t> name_ids;  // n
   std::vector<uint64_t> sizes;     // n, or empty when no entry of this kind has a size
   bool sized = false;              // sizes is in use
@@ -22,18 +25,35 @@ struct HashDb::Table {
 
   size_t count() const { return name_ids.size(); }
   std::string_view at(size_t i) const { return std::string_view(digests).substr(i * width, width); }
+  unsigned Bucket(size_t i) const {
+    auto* d = reinterpret_cast<const unsigned char*>(digests.data() + i * width);
+    return static_cast<unsigned>(d[0]) << 8 | d[1];
+  }
 };
 
-HashDb::HashDb() : tables_(kDigestKindCount) {
-  for (int i = 0; i < kDigestKindCount; ++i) tables_[i].width = DigestLength(static_cast<DigestKind>(i));
-}
-HashDb::~HashDb() = default;
-HashDb::HashDb(HashDb&&) noexcept = default;
-HashDb& HashDb::operator=(HashDb&&) noexcept = default;
+// Where the tables stood before a load, so that a failed load leaves nothing behind.
+struct HashDb::Mark {
+  std::array<size_t, kDigestKindCount> digests{}, names{}, sizes{};
+  std::array<bool, kDigestKindCount> sized{};
+  size_t arena = 0;
+  uint32_t last_name = UINT32_MAX;
+  bool any_unsized = false;
+};
 
 namespace {
 
 constexpr uint32_t kUnnamed = UINT32_MAX;
+
+// -1 for non-hex characters.
+constexpr std::array<int8_t, 256> MakeHexTable() {
+  std::array<int8_t, 256> t{};
+  for (auto& v : t) v = -1;
+  for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c) t[c] = static_cast<int8_t>(c - 'A' + 10);
+  return t;
+}
+constexpr std::array<int8_t, 256> kHex = MakeHexTable();
 
 struct ParsedLine {
   DigestKind kind;
@@ -51,13 +71,6 @@ bool ParseSize(std::string_view s, uint64_t* out) {
   }
   *out = v;
   return true;
-}
-
-int HexNibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 Status ParseLine(std::string_view line, ParsedLine* out) {
@@ -81,66 +94,152 @@ Status ParseLine(std::string_view line, ParsedLine* out) {
                                   std::to_string(hex.size()));
   }
   for (size_t i = 0; i < hex.size() / 2; ++i) {
-    int hi = HexNibble(hex[2 * i]), lo = HexNibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return InvalidArgumentError("digest is not hexadecimal");
+    int hi = kHex[static_cast<unsigned char>(hex[2 * i])], lo = kHex[static_cast<unsigned char>(hex[2 * i + 1])];
+    if ((hi | lo) < 0) return InvalidArgumentError("digest is not hexadecimal");
     out->digest[i] = static_cast<unsigned char>(hi << 4 | lo);
   }
   out->size = kAnySize;
   if (has_size && size_field != "*" && !size_field.empty() && !ParseSize(size_field, &out->size)) {
     return InvalidArgumentError("size must be a decimal number or '*', got '" + std::string(size_field) + "'");
   }
+  if (name.find('\0') != std::string_view::npos) return InvalidArgumentError("name contains a NUL byte");
   out->name = name;
   return Status::Ok();
 }
 
 }  // namespace
 
-Status HashDb::LoadText(std::string_view text, std::string_view source) {
-  // Entries go straight into the tables; on error the tables are cut back to
-  // where they were, so a bad file leaves nothing behind.
-  struct Mark {
-    size_t digests, names, sizes;
-    bool sized;
-  };
-  Mark marks[kDigestKindCount];
-  for (int i = 0; i < kDigestKindCount; ++i) {
-    marks[i] = {tables_[i].digests.size(), tables_[i].name_ids.size(), tables_[i].sizes.size(), tables_[i].sized};
+// Feeds text in arbitrary chunks; lines may span chunks.
+class HashDb::Loader {
+ public:
+  Loader(HashDb* db, std::string_view source) : db_(db), source_(source), mark_(db->Save()) {}
+
+  Status Feed(std::string_view chunk) {
+    if (!carry_.empty()) {
+      size_t nl = chunk.find('\n');
+      if (nl == std::string_view::npos) {
+        carry_.append(chunk);
+        return Status::Ok();
+      }
+      carry_.append(chunk.substr(0, nl));
+      chunk.remove_prefix(nl + 1);
+      std::string line = std::move(carry_);
+      carry_.clear();
+      MAMORI_RETURN_IF_ERROR(Line(line));
+    }
+    for (;;) {
+      size_t nl = chunk.find('\n');
+      if (nl == std::string_view::npos) break;
+      MAMORI_RETURN_IF_ERROR(Line(chunk.substr(0, nl)));
+      chunk.remove_prefix(nl + 1);
+    }
+    carry_.assign(chunk);
+    return Status::Ok();
   }
-  const size_t names_mark = names_.size();
-  const bool unsized_mark = any_unsized_;
-  size_t line_no = 0;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    ++line_no;
+
+  Status Finish() {
+    if (!carry_.empty()) {
+      std::string line = std::move(carry_);
+      carry_.clear();
+      MAMORI_RETURN_IF_ERROR(Line(line));
+    }
+    return Status::Ok();
+  }
+
+  void Abort() { db_->Rollback(mark_); }
+
+ private:
+  Status Line(std::string_view line) {
+    ++line_no_;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
     while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    if (line.empty() || line.front() == '#') continue;
+    if (line.empty() || line.front() == '#') return Status::Ok();
     ParsedLine p;
     Status s = ParseLine(line, &p);
-    if (!s.ok()) {
-      for (int i = 0; i < kDigestKindCount; ++i) {
-        tables_[i].digests.resize(marks[i].digests);
-        tables_[i].name_ids.resize(marks[i].names);
-        tables_[i].sizes.resize(marks[i].sizes);
-        tables_[i].sized = marks[i].sized;
-      }
-      for (size_t n = names_mark; n < names_.size(); ++n) name_index_.erase(names_[n]);
-      names_.resize(names_mark);
-      any_unsized_ = unsized_mark;
-      return s.WithContext(std::string(source) + ":" + std::to_string(line_no));
-    }
-    Add(p.kind, std::string_view(reinterpret_cast<const char*>(p.digest), DigestLength(p.kind)), p.size, p.name);
+    if (!s.ok()) return s.WithContext(std::string(source_) + ":" + std::to_string(line_no_));
+    db_->Add(p.kind, std::string_view(reinterpret_cast<const char*>(p.digest), DigestLength(p.kind)), p.size, p.name);
+    return Status::Ok();
   }
-  return Status::Ok();
+
+  HashDb* db_;
+  std::string_view source_;
+  Mark mark_;
+  std::string carry_;  // an unfinished line from the previous chunk
+  size_t line_no_ = 0;
+};
+
+HashDb::HashDb() : tables_(kDigestKindCount) {
+  for (int i = 0; i < kDigestKindCount; ++i) tables_[i].width = DigestLength(static_cast<DigestKind>(i));
+}
+HashDb::~HashDb() = default;
+HashDb::HashDb(HashDb&&) noexcept = default;
+HashDb& HashDb::operator=(HashDb&&) noexcept = default;
+
+HashDb::Mark HashDb::Save() const {
+  Mark m;
+  for (int i = 0; i < kDigestKindCount; ++i) {
+    m.digests[i] = tables_[i].digests.size();
+    m.names[i] = tables_[i].name_ids.size();
+    m.sizes[i] = tables_[i].sizes.size();
+    m.sized[i] = tables_[i].sized;
+  }
+  m.arena = name_arena_.size();
+  m.last_name = last_name_;
+  m.any_unsized = any_unsized_;
+  return m;
 }
 
-Status HashDb::LoadFile(const std::string& path) {
-  auto text = ReadFileToString(path);
-  if (!text.ok()) return text.status();
-  return LoadText(*text, path);
+void HashDb::Rollback(const Mark& m) {
+  for (int i = 0; i < kDigestKindCount; ++i) {
+    tables_[i].digests.resize(m.digests[i]);
+    tables_[i].name_ids.resize(m.names[i]);
+    tables_[i].sizes.resize(m.sizes[i]);
+    tables_[i].sized = m.sized[i];
+  }
+  name_arena_.resize(m.arena);
+  last_name_ = m.last_name;
+  any_unsized_ = m.any_unsized;
+}
+
+Status HashDb::LoadText(std::string_view text, std::string_view source) {
+  Loader loader(this, source);
+  Status s = loader.Feed(text);
+  if (s.ok()) s = loader.Finish();
+  if (!s.ok()) loader.Abort();
+  return s;
+}
+
+Status HashDb::LoadFile(const std::string& path, std::string* content_sha256) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open " + path);
+  Loader loader(this, path);
+  Hasher hasher;
+  std::string buf(1u << 20, '\0');
+  Status s;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      s = ErrnoError(errno, "read " + path);
+      break;
+    }
+    if (n == 0) {
+      s = loader.Finish();
+      break;
+    }
+    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    if (content_sha256 != nullptr) hasher.Update(chunk);
+    s = loader.Feed(chunk);
+    if (!s.ok()) break;
+  }
+  ::close(fd);
+  if (!s.ok()) {
+    loader.Abort();
+    return s;
+  }
+  if (content_sha256 != nullptr) *content_sha256 = std::string(hasher.Finish().bytes(DigestKind::kSha256));
+  return Status::Ok();
 }
 
 void HashDb::Add(DigestKind kind, std::string_view digest_bytes, uint64_t size, std::string_view name) {
@@ -149,12 +248,14 @@ void HashDb::Add(DigestKind kind, std::string_view digest_bytes, uint64_t size, 
   t.digests.append(digest_bytes.substr(0, t.width));
   if (digest_bytes.size() < t.width) t.digests.append(t.width - digest_bytes.size(), '\0');
   if (name.empty()) {
-    t.name_ids.push_back(kUnnamed);  // named from the digest at lookup: no string per entry
+    t.name_ids.push_back(kUnnamed);  // named from the digest at lookup: no text per entry
   } else {
-    // Names repeat a lot in feeds ("abuse.ch", a family name): intern them.
-    auto [it, inserted] = name_index_.try_emplace(std::string(name), static_cast<uint32_t>(names_.size()));
-    if (inserted) names_.emplace_back(name);
-    t.name_ids.push_back(it->second);
+    if (last_name_ == UINT32_MAX || std::string_view(name_arena_.c_str() + last_name_) != name) {
+      last_name_ = static_cast<uint32_t>(name_arena_.size());
+      name_arena_.append(name);
+      name_arena_.push_back('\0');
+    }
+    t.name_ids.push_back(last_name_);
   }
   if (size != kAnySize && !t.sized) {
     t.sizes.assign(t.count() - 1, kAnySize);
@@ -168,31 +269,33 @@ void HashDb::Finalize() {
   sizes_sorted_.clear();
   for (Table& t : tables_) {
     const size_t n = t.count();
+    // Counting sort on the 16-bit prefix, then a small sort inside each bucket:
+    // far cheaper than one comparison sort over a million 32-byte keys.
+    t.bucket_start.assign(65537, 0);
+    for (size_t i = 0; i < n; ++i) ++t.bucket_start[t.Bucket(i) + 1];
+    for (size_t b = 1; b < t.bucket_start.size(); ++b) t.bucket_start[b] += t.bucket_start[b - 1];
     std::vector<uint32_t> order(n);
-    std::iota(order.begin(), order.end(), 0u);
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      int c = std::memcmp(t.digests.data() + a * t.width, t.digests.data() + b * t.width, t.width);
-      if (c != 0) return c < 0;
-      return a < b;
-    });
+    {
+      std::vector<uint32_t> next(t.bucket_start.begin(), t.bucket_start.end() - 1);
+      for (size_t i = 0; i < n; ++i) order[next[t.Bucket(i)]++] = static_cast<uint32_t>(i);
+    }
+    for (size_t b = 0; b + 1 < t.bucket_start.size(); ++b) {
+      std::sort(order.begin() + t.bucket_start[b], order.begin() + t.bucket_start[b + 1], [&](uint32_t x, uint32_t y) {
+        int c = std::memcmp(t.digests.data() + size_t{x} * t.width, t.digests.data() + size_t{y} * t.width, t.width);
+        return c != 0 ? c < 0 : x < y;
+      });
+    }
     std::string digests(n * t.width, '\0');
     std::vector<uint32_t> name_ids(n);
     std::vector<uint64_t> sizes(t.sized ? n : 0);
     for (size_t i = 0; i < n; ++i) {
-      std::memcpy(digests.data() + i * t.width, t.digests.data() + order[i] * t.width, t.width);
+      std::memcpy(digests.data() + i * t.width, t.digests.data() + size_t{order[i]} * t.width, t.width);
       name_ids[i] = t.name_ids[order[i]];
-      if (!sizes.empty()) sizes[i] = t.sizes[order[i]];
+      if (t.sized) sizes[i] = t.sizes[order[i]];
     }
     t.digests = std::move(digests);
     t.name_ids = std::move(name_ids);
     t.sizes = std::move(sizes);
-    t.digests.shrink_to_fit();
-    t.bucket_start.assign(65537, 0);
-    for (size_t i = 0; i < n; ++i) {
-      auto* d = reinterpret_cast<const unsigned char*>(t.digests.data() + i * t.width);
-      ++t.bucket_start[(d[0] << 8 | d[1]) + 1];
-    }
-    for (size_t b = 1; b < t.bucket_start.size(); ++b) t.bucket_start[b] += t.bucket_start[b - 1];
     for (uint64_t s : t.sizes) {
       if (s != kAnySize) sizes_sorted_.push_back(s);
     }
@@ -200,12 +303,11 @@ void HashDb::Finalize() {
   std::sort(sizes_sorted_.begin(), sizes_sorted_.end());
   sizes_sorted_.erase(std::unique(sizes_sorted_.begin(), sizes_sorted_.end()), sizes_sorted_.end());
   sizes_sorted_.shrink_to_fit();
-  name_index_ = {};
+  name_arena_.shrink_to_fit();
   finalized_ = true;
 }
 
-std::optional<std::string> HashDb::Lookup(DigestKind kind, std::string_view digest_bytes,
-                                               uint64_t file_size) const {
+std::optional<std::string> HashDb::Lookup(DigestKind kind, std::string_view digest_bytes, uint64_t file_size) const {
   const Table& t = tables_[static_cast<int>(kind)];
   if (!finalized_ || t.count() == 0 || digest_bytes.size() != t.width) return std::nullopt;
   auto* d = reinterpret_cast<const unsigned char*>(digest_bytes.data());
@@ -218,10 +320,10 @@ std::optional<std::string> HashDb::Lookup(DigestKind kind, std::string_view dige
   }
   // Several signatures may share a digest with different sizes: take the first that fits.
   for (size_t i = lo; i < t.count() && t.at(i) == digest_bytes; ++i) {
-    uint64_t want = t.sizes.empty() ? kAnySize : t.sizes[i];
+    uint64_t want = t.sized ? t.sizes[i] : kAnySize;
     if (want == kAnySize || want == file_size) {
       if (t.name_ids[i] == kUnnamed) return "Mamori.Hash." + HexEncode(digest_bytes.substr(0, 6));
-      return names_[t.name_ids[i]];
+      return std::string(name_arena_.c_str() + t.name_ids[i]);
     }
   }
   return std::nullopt;
@@ -249,8 +351,7 @@ bool HashDb::MaySizeMatch(uint64_t file_size) const {
 }
 
 size_t HashDb::MemoryBytes() const {
-  size_t b = sizes_sorted_.capacity() * sizeof(uint64_t);
-  for (const std::string& n : names_) b += sizeof(std::string) + (n.size() > 15 ? n.capacity() : 0);
+  size_t b = sizes_sorted_.capacity() * sizeof(uint64_t) + name_arena_.capacity();
   for (const Table& t : tables_) {
     b += t.digests.capacity() + t.name_ids.capacity() * sizeof(uint32_t) + t.sizes.capacity() * sizeof(uint64_t) +
          t.bucket_start.capacity() * sizeof(uint32_t);

@@ -63,17 +63,20 @@ Result<std::shared_ptr<const SignatureSet>> LoadSignatures(const std::vector<std
   version_hash.Update(kEngineFormat);
   std::vector<YaraSource> yara_sources;
   for (const std::string& path : files) {
-    auto text = ReadFileToString(path);
-    if (!text.ok()) return text.status().WithContext("signatures");
     std::filesystem::path fp(path);
-    version_hash.Update(fp.filename().string());
-    version_hash.Update(std::string_view("\0", 1));
-    version_hash.Update(Hasher::Of(*text).bytes(DigestKind::kSha256));
+    std::string content_sha256;
     if (TypeOf(fp) == SigFileType::kHashes) {
-      MAMORI_RETURN_IF_ERROR(set->hashes.LoadText(*text, path));
+      // Streamed: a million-line list is never held whole in memory.
+      MAMORI_RETURN_IF_ERROR(set->hashes.LoadFile(path, &content_sha256));
     } else {
+      auto text = ReadFileToString(path);
+      if (!text.ok()) return text.status().WithContext("signatures");
+      content_sha256 = std::string(Hasher::Of(*text).bytes(DigestKind::kSha256));
       yara_sources.push_back(YaraSource{path, std::move(*text), fp.stem().string()});
     }
+    version_hash.Update(fp.filename().string());
+    version_hash.Update(std::string_view("\0", 1));
+    version_hash.Update(content_sha256);
     set->files.push_back(path);
   }
   set->hashes.Finalize();

@@ -8,7 +8,8 @@
 // A line without name is named "Mamori.Hash.<first 12 hex digits>".
 //
 // Memory: 32 bytes per SHA-256 entry + 4 (name id) + 8 only when some entry of
-// that kind carries a size. 1M SHA-256 entries: ~36 MB.
+// that kind carries a size, + the name text (runs of one name stored once).
+// 1M unnamed SHA-256 entries: ~36 MB.
 //
 // Thread safety: building (Add*/Load*/Finalize) is single-threaded; after
 // Finalize() the object is immutable and Lookup() may be called concurrently.
@@ -19,7 +20,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "mamori/common/status.h"
@@ -39,7 +39,9 @@ class HashDb {
   // Adds every line of `text`; `source` names the file in errors ("file:line: ...").
   // On error nothing from `text` is added.
   Status LoadText(std::string_view text, std::string_view source);
-  Status LoadFile(const std::string& path);
+  // Streams the file (it is never held whole in memory). When
+  // `content_sha256` is given it receives the raw SHA-256 of the file bytes.
+  Status LoadFile(const std::string& path, std::string* content_sha256 = nullptr);
   void Add(DigestKind kind, std::string_view digest_bytes, uint64_t size, std::string_view name);
 
   // Sorts and indexes. REQUIRES: called once after the last Add/Load, before Lookup.
@@ -61,8 +63,15 @@ class HashDb {
  private:
   struct Table;
   std::vector<Table> tables_;  // indexed by DigestKind
-  std::vector<std::string> names_;
-  std::unordered_map<std::string, uint32_t> name_index_;  // while building only
+  class Loader;
+  struct Mark;
+  Mark Save() const;
+  void Rollback(const Mark& m);
+
+  // Names, NUL-terminated, back to back; an entry's name id is its offset.
+  // Runs of one name (typical of feeds) are stored once.
+  std::string name_arena_;
+  uint32_t last_name_ = UINT32_MAX;
   std::vector<uint64_t> sizes_sorted_;  // distinct sizes of sized entries
   bool any_unsized_ = false;
   bool finalized_ = false;
