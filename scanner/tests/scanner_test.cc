@@ -294,3 +294,22 @@ TEST_CASE("ScanFile refuses a FIFO without blocking") {
 
 }  // namespace
 }  // namespace mamori::scanner
+
+namespace mamori::scanner {
+namespace {
+
+TEST_CASE("With containers and mail turned off, archives are scanned as plain bytes and not reported incomplete") {
+  ScanOptions o;
+  o.open_containers = false;
+  o.open_mail = false;
+  auto scanner = MakeScanner(TestSignatures(), o);
+  auto zip = scanner->ScanBuffer(MakeArchive("zip", {{"e.com", Eicar()}}, "", "secret"), "enc.zip");
+  CHECK(zip.verdict == Verdict::kClean);
+  CHECK(zip.incomplete.empty());
+  // Stored (uncompressed) tar members are still visible to plain-byte matching.
+  auto tar = scanner->ScanBuffer(MakeArchive("tar", {{"e.com", Eicar()}}), "t.tar");
+  CHECK(tar.findings.size() == 0);  // the rule anchors EICAR at offset 0 of an object
+}
+
+}  // namespace
+}  // namespace mamori::scanner
