@@ -196,6 +196,14 @@ TEST_CASE("ParseMail ignores lines that merely start with the boundary") {
   CHECK(r.parts[1].data == "two");
 }
 
+TEST_CASE("ParseMail skips the empty parts of back-to-back delimiters") {
+  const MailParseResult r =
+      Parse("Content-Type: multipart/mixed; boundary=b\n\n--b\n--b\n\none\n--b\n--b\n--b--\n");
+  CHECK(r.incomplete.empty());
+  REQUIRE(Names(r) == std::vector<std::string>{"part-1"});
+  CHECK(r.parts[0].data == "one");
+}
+
 TEST_CASE("ParseMail recurses into a message/rfc822 attachment and its attachment") {
   const std::string inner =
       "From: c@example.com\n"
@@ -362,8 +370,8 @@ TEST_CASE("ParseMail decodes RFC 2047 and RFC 2231 file names") {
       "--n\n"
       "Content-Disposition: attachment; filename*=utf-8''na%C3%AFve%20file.txt\n\nB\n"
       "--n\n"
-      "Content-Disposition: attachment; filename*0=\"long\";\n"
-      " filename*1=\"name.doc\"; filename=fallback.doc\n\nC\n"
+      "Content-Disposition: attachment; filename*0*=utf-8''caf%C3%A9-;\n"
+      " filename*1=\"long.doc\"; filename=fallback.doc\n\nC\n"
       "--n\n"
       "Content-Type: application/octet-stream; name=\"..\\\\dir\\\\evil.exe\"\n\nD\n"
       "--n\n"
@@ -372,7 +380,7 @@ TEST_CASE("ParseMail decodes RFC 2047 and RFC 2231 file names") {
   const MailParseResult r = Parse(mail);
   CHECK(r.incomplete.empty());
   REQUIRE(Names(r) == std::vector<std::string>{"rapport \xC3\xA9t\xC3\xA9.pdf",
-                                               "na\xC3\xAFve file.txt", "fallback.doc",
+                                               "na\xC3\xAFve file.txt", "caf\xC3\xA9-long.doc",
                                                "evil.exe", "passwd"});
 }
 
@@ -486,6 +494,8 @@ TEST_CASE("LooksLikeMail recognizes mail and rejects other text") {
        "HTTP/1.1 200 OK\nDate: Mon, 01 Jan 2024\nContent-Type: text/html\n\n<html>\n",
        false},
       {"http-like header dump", "Date: Mon, 01 Jan 2024\nContent-Type: text/html\n\n", false},
+      {"bare mime document",
+       "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=x\n\n--x\n", true},
       {"prose starting with From", "From the author of many books\nSubject: none\n", false},
       {"single mail header", "Subject: hello\n\ntext\n", false},
       {"empty", "", false},
@@ -549,7 +559,7 @@ TEST_CASE("ParseMail survives random and pathological input quickly") {
   CHECK(r.parts[0].data.size() == 20u << 20);
   CHECK_FALSE(LooksLikeMail(std::string(50 << 20, 'x')));
   std::string mbox_flood;
-  for (int i = 0; i < 200000; ++i) mbox_flood += "From a Mon Jan  1 10:00:00 2024\n\n";
+  for (int i = 0; i < 200000; ++i) mbox_flood += "From a Mon Jan  1 10:00:00 2024\nx\n\n";
   CHECK(Parse(mbox_flood).incomplete == "member-count");
 
   const auto elapsed = std::chrono::steady_clock::now() - start;

@@ -110,6 +110,26 @@ TEST_CASE("A harmless file listed by hash is found, also inside a 7z and a cpio"
   CHECK(HasFinding(ar, "x.a!h.txt", "Test.Harmless.ByHash"));
 }
 
+TEST_CASE("ISO 9660 images, xar archives and zip64 are opened") {
+  auto scanner = MakeScanner();
+  for (std::string fmt : {"iso9660", "xar", "zip64"}) {
+    DYNAMIC_SECTION(fmt) {
+      auto r = scanner->ScanBuffer(MakeArchive(fmt, {{"dir/e.com", Eicar()}}), "image");
+      CHECK(r.verdict == Verdict::kFound);
+      bool inside = false;
+      for (const auto& f : r.findings) inside = inside || f.object.rfind("image!", 0) == 0;
+      CHECK(inside);
+    }
+  }
+}
+
+TEST_CASE("A deb-like ar holding a tar.xz is opened through both levels") {
+  std::string data_tar = MakeArchive("tar", {{"./usr/bin/tool", Eicar()}}, "xz");
+  std::string deb = MakeArchive("ar", {{"debian-binary", "2.0\n"}, {"data.tar.xz", data_tar}});
+  auto r = MakeScanner()->ScanBuffer(deb, "pkg.deb");
+  CHECK(HasFinding(r, "pkg.deb!data.tar.xz!./usr/bin/tool", "Test_EICAR"));
+}
+
 TEST_CASE("EICAR as a base64 mail attachment is found") {
   std::string b64 = "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNU\n"
                     "LUZJTEUhJEgrSCo=\n";

@@ -87,6 +87,12 @@ std::string MakeArchive(const std::string& format, const Members& members, const
   else if (format == "cpio") rc = archive_write_set_format_cpio_newc(a);
   else if (format == "cpio-odc") rc = archive_write_set_format_cpio_odc(a);
   else if (format == "ar") rc = archive_write_set_format_ar_svr4(a);
+  else if (format == "iso9660") rc = archive_write_set_format_iso9660(a);
+  else if (format == "xar") rc = archive_write_set_format_xar(a);
+  else if (format == "zip64") {
+    rc = archive_write_set_format_zip(a);
+    if (rc == ARCHIVE_OK) rc = archive_write_set_options(a, "zip:zip64");
+  }
   else FAIL("unknown format " << format);
   REQUIRE(rc == ARCHIVE_OK);
   if (!zip_passphrase.empty()) {

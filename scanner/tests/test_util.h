@@ -32,8 +32,8 @@ class TempDir {
 
 using Members = std::vector<std::pair<std::string, std::string>>;  // name, content
 
-// Archive in memory. `format`: "zip", "7zip", "tar", "cpio" (newc), "cpio-odc",
-// "ar"; `filter`: "", "gzip", "bzip2", "xz", "zstd".
+// Archive in memory. `format`: "zip", "zip64", "7zip", "tar", "cpio" (newc),
+// "cpio-odc", "ar", "iso9660", "xar"; `filter`: "", "gzip", "bzip2", "xz", "zstd".
 std::string MakeArchive(const std::string& format, const Members& members, const std::string& filter = "",
                         const std::string& zip_passphrase = "");
 // A single compressed stream (raw format), e.g. MakeCompressed("gzip", data).

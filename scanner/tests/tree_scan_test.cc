@@ -58,12 +58,14 @@ TEST_CASE("ScanTree skips FIFOs and sockets without blocking and reports unreada
   }
 }
 
-TEST_CASE("ScanTree reports a directory it may not read and goes on") {
+TEST_CASE("ScanTree reports a directory and a file it may not read and goes on") {
   if (::geteuid() == 0) {
     // Drop to nobody in a child so that permissions apply even when tests run as root.
     TempDir dir;
     dir.Write("open/a.txt", "x");
     dir.Write("closed/b.txt", "x");
+    std::string locked = dir.Write("open/locked.txt", "secret");
+    REQUIRE(::chmod(locked.c_str(), 0) == 0);
     REQUIRE(::chmod((dir.path() + "/closed").c_str(), 0) == 0);
     REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
     REQUIRE(::chmod((dir.path() + "/open").c_str(), 0755) == 0);
@@ -78,7 +80,10 @@ TEST_CASE("ScanTree reports a directory it may not read and goes on") {
       TreeScanOptions o;
       o.threads = 1;
       if (!ScanTree(sigs, {dir.path()}, o, std::ref(c), &p).ok()) _exit(11);
-      _exit(p.files == 1 && p.errors == 1 && c.by_path.count(dir.path() + "/closed") == 1 ? 0 : 12);
+      bool ok = p.files == 1 && p.errors == 2 && c.by_path.count(dir.path() + "/closed") == 1 &&
+                c.by_path.count(locked) == 1 &&
+                c.by_path[locked].error.find("Permission denied") != std::string::npos;
+      _exit(ok ? 0 : 12);
     }
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
