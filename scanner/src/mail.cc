@@ -10,6 +10,7 @@
 #include <bit>
 #include <exception>
 #include <iterator>
+#include <map>
 #include <utility>
 
 namespace mamori::scanner::internal {
@@ -26,7 +27,9 @@ constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kSniffBytes = 4096;
 
 // Headers LooksLikeMail counts. The first kGenericMailHeaders also occur in
-// HTTP responses and MIME documents, so one of the others is required too.
+// HTTP responses, so one of the others is required too, unless MIME-Version
+// and Content-Type together show a MIME document (mail clients open .eml
+// files that have nothing else, so attackers can send them).
 constexpr std::string_view kMailHeaders[] = {
     "date", "mime-version", "content-type", "content-transfer-encoding", "from", "to", "cc",
     "subject", "received", "message-id", "return-path", "reply-to", "delivered-to",
@@ -320,23 +323,34 @@ HeaderField ParseField(std::string_view h) {
   return field;
 }
 
-// Value of parameter `key`. The RFC 2231 form key*=charset'lang'%XX.. wins
-// over the plain one, which gets RFC 2047 decoding. Continuations (key*0=)
-// are rare enough in names, and a missing name is only cosmetic.
+// Value of parameter `key`. The RFC 2231 forms (key*=charset'lang'%XX.. and
+// the key*0= / key*1*= continuations long names get) win over the plain one,
+// which gets RFC 2047 decoding. Charsets are ignored as for encoded words.
 std::string GetParam(const HeaderField& field, std::string_view key) {
-  const std::string extended = std::string(key) + "*";
+  const Param* plain = nullptr;
+  std::map<int, std::string> segments;  // by index; the first of duplicates wins
   for (const Param& p : field.params) {
-    if (p.name != extended) continue;
+    if (p.name == key && !plain) plain = &p;
+    std::string_view suffix = std::string_view(p.name).substr(std::min(key.size(), p.name.size()));
+    if (!StartsWith(p.name, key) || !StartsWith(suffix, "*")) continue;
+    suffix.remove_prefix(1);
+    const bool encoded = suffix.empty() || suffix.back() == '*';
+    if (!suffix.empty() && suffix.back() == '*') suffix.remove_suffix(1);
+    if (suffix.size() > 2 || !std::all_of(suffix.begin(), suffix.end(), IsDigit)) continue;
+    int index = 0;
+    for (char c : suffix) index = index * 10 + (c - '0');
     std::string_view value = p.value;
-    const size_t q1 = value.find('\'');
-    const size_t q2 = q1 == std::string_view::npos ? q1 : value.find('\'', q1 + 1);
-    if (q2 != std::string_view::npos) value.remove_prefix(q2 + 1);
-    return Unescape(value, '%');  // charset ignored as for encoded words
+    if (encoded && index == 0) {  // strip charset'language'
+      const size_t q1 = value.find('\'');
+      const size_t q2 = q1 == std::string_view::npos ? q1 : value.find('\'', q1 + 1);
+      if (q2 != std::string_view::npos) value.remove_prefix(q2 + 1);
+    }
+    segments.emplace(index, encoded ? Unescape(value, '%') : std::string(value));
   }
-  for (const Param& p : field.params) {
-    if (p.name == key) return DecodeEncodedWords(p.value);
-  }
-  return "";
+  if (segments.empty()) return plain ? DecodeEncodedWords(plain->value) : "";
+  std::string joined;
+  for (const auto& [index, segment] : segments) joined += segment;
+  return joined;
 }
 
 // Names are for display and end up as the last component of the scanner's
@@ -459,7 +473,7 @@ std::string_view NextMboxMessage(std::string_view* mbox) {
   }
   const std::string_view message = mbox->substr(body);
   *mbox = {};
-  return message;
+  return prev_blank ? StripOneEol(message) : message;  // writers end every message so
 }
 
 // Decodes a Content-Transfer-Encoding into *out; false for the identity
@@ -496,8 +510,10 @@ class Walker {
   }
 
   // `depth` counts the multipart / message containers around `entity`.
+  // An empty entity (back-to-back delimiters, empty mbox message) has no
+  // leaves; emitting nothing keeps such floods from eating the parts limit.
   void ParseEntity(std::string_view entity, int depth, bool in_digest) {
-    if (stopped_) return;
+    if (stopped_ || entity.empty()) return;
     EntityHeaders headers;
     const std::string_view body = entity.substr(ParseHeaders(entity, &headers));
     HeaderField type = ParseField(headers.content_type);
@@ -519,8 +535,8 @@ class Walker {
   }
 
   // message/rfc822 ought to be 7bit, but base64-wrapped ones exist. Decoded
-  // copies stay alive while their subtree is walked, so they are charged to
-  // the byte budget to keep nested re-encodings from piling up in memory.
+  // copies stay alive while their subtree is walked; capping their sum at
+  // max_total_bytes too keeps nested re-encodings from piling up in memory.
   void ParseEncapsulated(std::string_view body, const std::string& encoding, int depth) {
     std::string decoded;
     bool truncated = false;
@@ -614,7 +630,7 @@ bool LooksLikeMail(std::string_view data) {
   uint64_t seen = 0;  // a bit per kMailHeaders entry, so repeats count once
   bool in_block = false;
   do {
-    if (line.empty()) break;  // end of the header block
+    if (line.empty()) break;                   // end of the header block
     if (in_block && IsWsp(line[0])) continue;  // folded continuation
     size_t colon = 0;
     if (!IsHeaderLine(line, &colon)) break;
@@ -627,7 +643,8 @@ bool LooksLikeMail(std::string_view data) {
     if (it != std::end(kMailHeaders)) seen |= uint64_t{1} << (it - std::begin(kMailHeaders));
   } while (reader.Next(&line));
   const bool mail_only = (seen >> kGenericMailHeaders) != 0;
-  return mbox ? seen != 0 : std::popcount(seen) >= 2 && mail_only;
+  const bool mime = (seen & 6) == 6;  // kMailHeaders[1] and [2]
+  return mbox ? seen != 0 : std::popcount(seen) >= 2 && (mail_only || mime);
 }
 
 MailParseResult ParseMail(std::string_view data, const MailLimits& limits) {

@@ -167,15 +167,17 @@ void Scanner::Impl::Descend(std::string_view data, const std::string& object, in
   ml.max_total_bytes = budget.limits.max_total_extracted - std::min(budget.extracted_bytes, budget.limits.max_total_extracted);
   ml.max_depth = budget.limits.max_depth - depth;
   internal::MailParseResult parsed = internal::ParseMail(data, ml);
-  if (!parsed.incomplete.empty()) {
-    budget.Incomplete(parsed.incomplete, object);
-    if (parsed.incomplete == "member-count" || parsed.incomplete == "total-size") budget.exhausted = true;
-  }
+  if (!parsed.incomplete.empty()) budget.Incomplete(parsed.incomplete, object);
+  // The parts decoded before a limit are scanned all the same; the limit only
+  // stops what comes after this mail.
   for (const internal::MailPart& part : parsed.parts) {
     if (budget.exhausted) break;
     ++budget.members;
     budget.extracted_bytes += part.data.size();
     ScanObject(part.data, part.data.size(), object + "!" + part.name, depth + 1, budget, report, nullptr);
+  }
+  if (budget.members >= budget.limits.max_members || budget.extracted_bytes >= budget.limits.max_total_extracted) {
+    budget.exhausted = true;
   }
 }
 

