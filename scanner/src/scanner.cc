@@ -33,6 +33,36 @@ namespace {
 constexpr size_t kKeepBufferCapacity = 16u << 20;
 constexpr size_t kReadChunk = 1u << 20;
 
+// A growable byte buffer that, unlike std::string::resize, never zero-fills:
+// every byte is written by read() right after it is reserved.
+class ReadBuffer {
+ public:
+  char* data() { return data_.get(); }
+  size_t size() const { return size_; }
+  size_t capacity() const { return capacity_; }
+  void Clear() { size_ = 0; }
+  // Ensures capacity for `total` bytes, keeping the current contents.
+  void Reserve(size_t total) {
+    if (total <= capacity_) return;
+    std::unique_ptr<char[]> bigger(new char[total]);
+    if (size_ > 0) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = total;
+  }
+  // Marks `n` more bytes (already written past size()) as used.
+  void Grow(size_t n) { size_ += n; }
+  void ReleaseIfAbove(size_t cap) {
+    if (capacity_ <= cap) return;
+    data_.reset();
+    capacity_ = size_ = 0;
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t capacity_ = 0;
+  size_t size_ = 0;
+};
+
 Verdict Decide(const ScanReport& r) {
   if (!r.findings.empty()) return Verdict::kFound;
   if (!r.error.empty()) return Verdict::kError;
@@ -81,7 +111,8 @@ class Scanner::Impl {
   DigestMask digest_kinds_;
   std::unique_ptr<YaraScanner> yara_;
   Hasher hasher_;
-  std::string buffer_;
+  ReadBuffer buffer_;
+  std::unique_ptr<char[]> stream_chunk_{new char[kReadChunk]};
   std::vector<YaraMatch> matches_;
 };
 
@@ -197,74 +228,79 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   report.path = path;
   report.size = static_cast<uint64_t>(st.st_size);
   internal::Budget budget(options_.limits);
-  const uint64_t in_memory_limit = options_.limits.max_in_memory;
+  const uint64_t in_memory_limit = std::max<uint64_t>(options_.limits.max_in_memory, 1);
 
-  // One read pass: the bytes land in the reused buffer (up to the in-memory
-  // limit) and are hashed as they arrive. Reading until EOF rather than to
-  // st_size copes with files that shrink or grow under us.
+  // One read pass, hashing as the bytes arrive. The bytes are kept in memory
+  // only when something needs all of them (YARA, a container, mail);
+  // otherwise one chunk-sized buffer is reused. Reading until EOF rather than
+  // to st_size copes with files that shrink or grow under us.
   const bool hash_whole = ShouldHash(static_cast<uint64_t>(st.st_size));
   hasher_.Reset(digest_kinds_);
-  buffer_.clear();
+  buffer_.Clear();
+  const uint64_t expected = static_cast<uint64_t>(st.st_size) + 1;  // +1 sees EOF without another allocation
+  // Until the first chunk says whether the bytes are needed, reserve one chunk unless YARA needs them anyway.
+  buffer_.Reserve(static_cast<size_t>(std::min<uint64_t>(in_memory_limit, yara_ ? expected : std::min<uint64_t>(expected, kReadChunk))));
   uint64_t total = 0;
-  bool read_error = false;
+  bool keep = true;     // decided after the first chunk
+  bool decided = false;
   bool timed_out = false;
   for (;;) {
-    if (buffer_.size() < in_memory_limit) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(kReadChunk, in_memory_limit - buffer_.size()));
-      size_t old = buffer_.size();
-      buffer_.resize(old + want);
-      ssize_t n = ::pread(fd, buffer_.data() + old, want, static_cast<off_t>(total));
-      if (n < 0) {
-        buffer_.resize(old);
-        if (errno == EINTR) continue;
-        report.error = "read " + path + ": " + std::strerror(errno);
-        read_error = true;
-        break;
+    char* dst = stream_chunk_.get();
+    size_t room = kReadChunk;
+    const bool into_buffer = keep && buffer_.size() < in_memory_limit;
+    if (into_buffer) {
+      if (buffer_.capacity() == buffer_.size()) {
+        // The file is larger than stat said (or keep was just decided): grow to
+        // the expected size first, then geometrically if it keeps growing.
+        uint64_t want = buffer_.size() < expected ? expected : 2 * static_cast<uint64_t>(buffer_.capacity());
+        buffer_.Reserve(static_cast<size_t>(std::min<uint64_t>(in_memory_limit, std::max<uint64_t>(want, buffer_.size() + 4096))));
       }
-      buffer_.resize(old + static_cast<size_t>(n));
-      if (n == 0) break;
-      if (hash_whole) hasher_.Update(std::string_view(buffer_.data() + old, static_cast<size_t>(n)));
-      total += static_cast<uint64_t>(n);
-    } else {
-      // Beyond the in-memory limit: keep hashing so hash signatures still see the whole file.
-      char chunk[1 << 16];
-      ssize_t n = ::pread(fd, chunk, sizeof chunk, static_cast<off_t>(total));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        report.error = "read " + path + ": " + std::strerror(errno);
-        read_error = true;
-        break;
-      }
-      if (n == 0) break;
-      if (hash_whole) hasher_.Update(std::string_view(chunk, static_cast<size_t>(n)));
-      total += static_cast<uint64_t>(n);
-      if (budget.TimeUp()) {
-        timed_out = true;
-        break;
-      }
+      dst = buffer_.data() + buffer_.size();
+      room = std::min(kReadChunk, buffer_.capacity() - buffer_.size());
+    }
+    ssize_t n = ::pread(fd, dst, room, static_cast<off_t>(total));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      report.error = "read " + path + ": " + std::strerror(errno);
+      report.verdict = Verdict::kError;
+      buffer_.ReleaseIfAbove(kKeepBufferCapacity);
+      return report;
+    }
+    if (n == 0) break;
+    if (hash_whole) hasher_.Update(std::string_view(dst, static_cast<size_t>(n)));
+    total += static_cast<uint64_t>(n);
+    if (into_buffer) buffer_.Grow(static_cast<size_t>(n));
+    if (!decided) {
+      decided = true;
+      std::string_view head(buffer_.data(), buffer_.size());
+      keep = yara_ != nullptr ||
+             (options_.open_containers && internal::SniffContainer(head) != internal::ContainerKind::kNone) ||
+             (options_.open_mail && internal::LooksLikeMail(head));
+    }
+    if (!into_buffer && budget.TimeUp()) {
+      timed_out = true;
+      break;
     }
   }
   Digests digests = hasher_.Finish();
   if (!hash_whole) digests.present = 0;
   report.size = total;
-  if (read_error) {
-    report.verdict = Verdict::kError;
-    if (buffer_.capacity() > kKeepBufferCapacity) std::string().swap(buffer_);
-    return report;
-  }
-  if (timed_out) budget.Incomplete("time", path);
-  const bool partial = total > buffer_.size();
-  if (partial) budget.Incomplete("file-size: patterns scanned in the first " + std::to_string(buffer_.size()) + " bytes", path);
   if (timed_out) {
     // The hash is of a prefix only: do not look it up.
+    budget.Incomplete("time", path);
     report.incomplete = std::move(budget.incomplete);
     report.verdict = Decide(report);
     return report;
   }
-  ScanObject(buffer_, total, path, 0, budget, report, &digests, /*descend=*/!partial);
+  std::string_view bytes(buffer_.data(), keep ? buffer_.size() : 0);
+  const bool partial = keep && total > buffer_.size();
+  if (partial) {
+    budget.Incomplete("file-size: patterns scanned in the first " + std::to_string(buffer_.size()) + " bytes", path);
+  }
+  ScanObject(bytes, total, path, 0, budget, report, &digests, /*descend=*/keep && !partial);
   if (partial && !budget.exhausted) {
     // A container larger than memory is walked by streaming from the file.
-    auto kind = options_.open_containers ? internal::SniffContainer(buffer_) : internal::ContainerKind::kNone;
+    auto kind = options_.open_containers ? internal::SniffContainer(bytes) : internal::ContainerKind::kNone;
     if (kind != internal::ContainerKind::kNone) {
       internal::ContainerSource src{{}, fd, total};
       internal::WalkContainer(src, kind, path, budget, [&](const std::string& name, std::string_view member) {
@@ -274,7 +310,7 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   }
   report.incomplete = std::move(budget.incomplete);
   report.verdict = Decide(report);
-  if (buffer_.capacity() > kKeepBufferCapacity) std::string().swap(buffer_);
+  buffer_.ReleaseIfAbove(kKeepBufferCapacity);
   return report;
 }
 
