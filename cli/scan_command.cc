@@ -13,7 +13,11 @@
 #include <string>
 #include <thread>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "mamori/common/json.h"
+#include "mamori/signatures/bundle.h"
 #include "mamori/scanner/signature_set.h"
 #include "mamori/scanner/tree_scan.h"
 #include "mamori/scanner/verdict_cache.h"
@@ -28,6 +32,7 @@ constexpr int kExitClean = 0;
 constexpr int kExitFound = 1;
 constexpr int kExitError = 2;
 constexpr int kExitUsage = 64;
+constexpr const char* kTrustedKeysDir = "/etc/mamori/trusted-keys";
 
 constexpr const char* kScanUsage =
     "usage: mamori scan [options] PATH...\n"
@@ -37,7 +42,10 @@ constexpr const char* kScanUsage =
     "\n"
     "options:\n"
     "  --json                    one JSON object per line: findings, incomplete, errors, summary\n"
-    "  --signatures PATH         signature directory or file (repeatable; default: shipped set)\n"
+    "  --signatures PATH         signature directory or file (repeatable; default: shipped set),\n"
+    "                            or one signed bundle (*.mbundle), verified with --pubkey\n"
+    "  --pubkey FILE             trusted bundle publisher key (repeatable; default:\n"
+    "                            /etc/mamori/trusted-keys/*.pub)\n"
     "  --no-cache                do not use or update the verdict cache\n"
     "  --cache-file FILE         verdict cache location\n"
     "  --threads N               worker threads (default: number of cores)\n"
@@ -61,6 +69,7 @@ constexpr const char* kScanUsage =
 struct Flags {
   bool json = false;
   std::vector<std::string> signatures;
+  std::vector<std::string> pubkeys;
   bool no_cache = false;
   std::string cache_file;
   scanner::TreeScanOptions tree;
@@ -109,6 +118,7 @@ std::string ParseFlags(const std::vector<std::string>& args, Flags* f) {
     uint64_t n = 0;
     if (a == "--json") f->json = true;
     else if (a == "--signatures") { if (!value(&v)) return a + " needs a path"; f->signatures.push_back(v); }
+    else if (a == "--pubkey") { if (!value(&v)) return a + " needs a path"; f->pubkeys.push_back(v); }
     else if (a == "--no-cache") f->no_cache = true;
     else if (a == "--cache-file") { if (!value(&f->cache_file)) return a + " needs a path"; }
     else if (a == "--threads") { if (!(err = number(&n)).empty()) return err; if (n == 0 || n > 256) return "--threads must be 1..256"; f->tree.threads = static_cast<unsigned>(n); }
@@ -239,6 +249,31 @@ std::string HumanBytes(double b) {
   return buf;
 }
 
+bool IsBundle(const std::string& path) {
+  return path.size() > 8 && path.compare(path.size() - 8, 8, ".mbundle") == 0;
+}
+
+Result<std::shared_ptr<const scanner::SignatureSet>> LoadSignaturesOrBundle(const std::vector<std::string>& paths,
+                                                                            std::vector<std::string> pubkeys) {
+  const bool any_bundle = std::any_of(paths.begin(), paths.end(), IsBundle);
+  if (!any_bundle) return scanner::LoadSignatures(paths);
+  if (paths.size() != 1) return InvalidArgumentError("a signature bundle must be the only --signatures source");
+  if (pubkeys.empty()) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(kTrustedKeysDir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (it->path().extension() == ".pub") pubkeys.push_back(it->path().string());
+    }
+  }
+  if (pubkeys.empty()) {
+    return InvalidArgumentError(std::string("no trusted key to verify ") + paths[0] + ": pass --pubkey or install one in " +
+                                kTrustedKeysDir);
+  }
+  signatures::TrustedKeys keys;
+  for (const auto& k : pubkeys) MAMORI_RETURN_IF_ERROR(keys.AddFile(k));
+  return signatures::LoadBundle(paths[0], keys);
+}
+
 }  // namespace
 
 std::string DefaultSignaturesDir() {
@@ -260,7 +295,7 @@ int RunScan(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   if (f.signatures.empty()) f.signatures.push_back(DefaultSignaturesDir());
-  auto sigs = scanner::LoadSignatures(f.signatures);
+  auto sigs = LoadSignaturesOrBundle(f.signatures, f.pubkeys);
   if (!sigs.ok()) {
     std::fprintf(stderr, "mamori scan: cannot load signatures: %s\n", sigs.status().message().c_str());
     return kExitError;

@@ -116,3 +116,28 @@ TEST_CASE("mamori scan --json keeps invalid UTF-8 file names valid JSON") {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_CASE("mamori scan --signatures BUNDLE verifies it with --pubkey and detects with it") {
+  TempDir dir;
+  dir.Write("src/yara/eicar.yar",
+            "rule Bundle_EICAR { strings: $e = \"X5O!P%@AP[4\\\\PZX54(P^)7CC)7}$EICAR\" condition: $e at 0 }\n");
+  std::string sig = MAMORI_SIG_BINARY;
+  std::string k = dir.path() + "/pub";
+  REQUIRE(std::system((sig + " keygen " + k + " > /dev/null").c_str()) == 0);
+  REQUIRE(std::system((sig + " build " + dir.path() + "/src -o " + dir.path() + "/s.mbundle --version 1 --key " + k +
+                       ".key > /dev/null").c_str()) == 0);
+  dir.Write("scan/e.com", Eicar());
+  Run ok = Mamori("scan --no-cache --signatures " + dir.path() + "/s.mbundle --pubkey " + k + ".pub " + dir.path() +
+                  "/scan");
+  CHECK(ok.exit_code == 1);
+  CHECK(ok.out.find("Bundle_EICAR FOUND") != std::string::npos);
+  // Another publisher's key: refused, nothing scanned.
+  REQUIRE(std::system((sig + " keygen " + dir.path() + "/other > /dev/null").c_str()) == 0);
+  Run refused = Mamori("scan --no-cache --signatures " + dir.path() + "/s.mbundle --pubkey " + dir.path() +
+                       "/other.pub " + dir.path() + "/scan");
+  CHECK(refused.exit_code == 2);
+}
+
+}  // namespace

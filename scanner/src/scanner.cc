@@ -144,7 +144,15 @@ class Scanner::Impl {
   void ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
                   internal::Budget& budget, ScanReport& report, const Digests* precomputed, bool descend = true);
   bool ShouldHash(uint64_t size) const {
-    return !(options_.size_prefilter && !sigs_.hashes.MaySizeMatch(size));
+    return sigs_.allow.sha256_count() > 0 || !options_.size_prefilter || sigs_.hashes.MaySizeMatch(size);
+  }
+  // True (and the object's findings dropped) when the allow-list names its digest.
+  bool Allowed(const Digests& d, const std::string& object, ScanReport& report) {
+    if (!d.has(DigestKind::kSha256) || !sigs_.allow.AllowsSha256(d.bytes(DigestKind::kSha256))) return false;
+    report.findings.erase(std::remove_if(report.findings.begin(), report.findings.end(),
+                                         [&](const Finding& f) { return f.object == object; }),
+                          report.findings.end());
+    return true;
   }
   void LookupHashes(const Digests& d, uint64_t size, const std::string& object, ScanReport& report);
   void AddYaraMatches(std::vector<YaraMatch>& matches, const std::string& object, const std::string& sha256,
@@ -198,17 +206,24 @@ void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, cons
                                internal::Budget& budget, ScanReport& report, const Digests* precomputed,
                                bool descend) {
   std::string sha256;
-  if (precomputed != nullptr) {
-    LookupHashes(*precomputed, object_size, object, report);
-    sha256 = precomputed->hex(DigestKind::kSha256);
-  } else if (ShouldHash(object_size)) {
+  Digests computed;
+  const Digests* d = precomputed;
+  if (d == nullptr && ShouldHash(object_size)) {
     hasher_.Reset(digest_kinds_);
     hasher_.Update(data);
-    Digests d = hasher_.Finish();
-    LookupHashes(d, object_size, object, report);
-    sha256 = d.hex(DigestKind::kSha256);
+    computed = hasher_.Finish();
+    d = &computed;
   }
-  if (depth == 0) report.sha256 = sha256;
+  if (d != nullptr) {
+    sha256 = d->hex(DigestKind::kSha256);
+    if (depth == 0) report.sha256 = sha256;
+    // An allow-listed object is trusted whole, members included.
+    if (Allowed(*d, object, report)) {
+      if (depth == 0) report.allowed = true;
+      return;
+    }
+    LookupHashes(*d, object_size, object, report);
+  }
 
   if (yara_ != nullptr) {
     Status s = yara_->ScanBuffer(data, budget.Remaining(), &matches_);
@@ -273,6 +288,10 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   ScanReport report;
   report.path = path;
   report.size = static_cast<uint64_t>(st.st_size);
+  if (sigs_.allow.glob_count() > 0 && sigs_.allow.AllowsPath(path)) {
+    report.allowed = true;
+    return report;
+  }
   internal::Budget budget(options_.limits);
   const uint64_t in_memory_limit = std::max<uint64_t>(options_.limits.max_in_memory, 1);
 

@@ -229,26 +229,27 @@ class TreeScan {
     }
     progress_->set_current_path(path);
     FileKey key = FileKey::FromStat(st);
-    if (options_.cache != nullptr && options_.cache->IsKnownClean(key)) {
-      ::close(fd);
-      ++progress_->files;
-      ++progress_->cached;
-      progress_->bytes += static_cast<uint64_t>(st.st_size);
-      if (options_.report_clean) {
+    if (options_.cache != nullptr) {
+      if (auto cached = options_.cache->Lookup(key, path)) {
+        ::close(fd);
+        ++progress_->files;
+        ++progress_->cached;
+        progress_->bytes += static_cast<uint64_t>(st.st_size);
         ScanReport r;
         r.path = path;
         r.size = static_cast<uint64_t>(st.st_size);
         r.from_cache = true;
+        r.findings = std::move(*cached);
+        r.verdict = r.findings.empty() ? Verdict::kClean : Verdict::kFound;
         Report(r);
+        return;
       }
-      return;
     }
     ScanReport r = scanner.ScanFd(fd, st, path);
     // Cache only when the file did not change while we read it.
     struct stat after {};
-    if (r.verdict == Verdict::kClean && options_.cache != nullptr && ::fstat(fd, &after) == 0 &&
-        FileKey::FromStat(after) == key) {
-      options_.cache->RecordClean(key);
+    if (options_.cache != nullptr && ::fstat(fd, &after) == 0 && FileKey::FromStat(after) == key) {
+      options_.cache->Record(key, r);
     }
     ::close(fd);
     ++progress_->files;

@@ -8,14 +8,15 @@
 namespace mamori::scanner {
 namespace {
 
-// File layout (little-endian, format version 1; bump kFormat on any change):
+// File layout (little-endian, format version 2; bump kFormat on any change):
 //   "MAMORIVC" | u32 format | u32 reserved | 64 bytes signature version (hex) |
-//   u64 count | count * 40-byte keys (dev, ino, size, mtime_ns, ctime_ns) |
-//   32-byte SHA-256 of everything before it.
+//   u64 count | count * entry | 32-byte SHA-256 of everything before it.
+// entry: 40-byte key (dev, ino, size, mtime_ns, ctime_ns) | u32 n | n bytes of
+// serialized findings (0 bytes = clean).
 constexpr char kMagic[8] = {'M', 'A', 'M', 'O', 'R', 'I', 'V', 'C'};
-constexpr uint32_t kFormat = 1;
+constexpr uint32_t kFormat = 2;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 64 + 8;
-constexpr size_t kEntrySize = 40;
+constexpr size_t kKeySize = 40;
 
 template <typename T>
 void Put(std::string& out, T v) {
@@ -26,6 +27,92 @@ T Get(const char* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+void PutString(std::string& out, std::string_view v) {
+  Put<uint32_t>(out, static_cast<uint32_t>(v.size()));
+  out.append(v);
+}
+
+// Bounds-checked reader over a serialized blob.
+class Reader {
+ public:
+  explicit Reader(std::string_view d) : d_(d) {}
+  bool U32(uint32_t* v) {
+    if (d_.size() < 4) return false;
+    std::memcpy(v, d_.data(), 4);
+    d_.remove_prefix(4);
+    return true;
+  }
+  bool Str(std::string* s) {
+    uint32_t n = 0;
+    if (!U32(&n) || d_.size() < n) return false;
+    s->assign(d_.substr(0, n));
+    d_.remove_prefix(n);
+    return true;
+  }
+  bool Byte(uint8_t* b) {
+    if (d_.empty()) return false;
+    *b = static_cast<uint8_t>(d_[0]);
+    d_.remove_prefix(1);
+    return true;
+  }
+  bool done() const { return d_.empty(); }
+
+ private:
+  std::string_view d_;
+};
+
+std::string SerializeFindings(const std::vector<Finding>& findings, const std::string& path) {
+  std::string out;
+  if (findings.empty()) return out;
+  Put<uint32_t>(out, static_cast<uint32_t>(findings.size()));
+  for (const Finding& f : findings) {
+    // Object paths are stored relative to the file so that a rename keeps them right.
+    PutString(out, f.object.rfind(path, 0) == 0 ? std::string_view(f.object).substr(path.size()) : f.object);
+    PutString(out, f.signature);
+    out.push_back(static_cast<char>(f.kind));
+    PutString(out, f.name_space);
+    Put<uint32_t>(out, static_cast<uint32_t>(f.tags.size()));
+    for (const auto& t : f.tags) PutString(out, t);
+    Put<uint32_t>(out, static_cast<uint32_t>(f.meta.size()));
+    for (const auto& [k, v] : f.meta) {
+      PutString(out, k);
+      PutString(out, v);
+    }
+    PutString(out, f.sha256);
+  }
+  return out;
+}
+
+bool ParseFindings(std::string_view blob, const std::string& path, std::vector<Finding>* out) {
+  Reader r(blob);
+  uint32_t n = 0;
+  if (!r.U32(&n) || n > blob.size()) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    Finding f;
+    uint8_t kind = 0;
+    uint32_t count = 0;
+    std::string suffix;
+    if (!r.Str(&suffix) || !r.Str(&f.signature) || !r.Byte(&kind) || !r.Str(&f.name_space) || !r.U32(&count) ||
+        count > blob.size()) {
+      return false;
+    }
+    f.object = path + suffix;
+    f.kind = kind == 0 ? FindingKind::kHash : FindingKind::kYara;
+    f.tags.resize(count);
+    for (auto& t : f.tags) {
+      if (!r.Str(&t)) return false;
+    }
+    if (!r.U32(&count) || count > blob.size()) return false;
+    f.meta.resize(count);
+    for (auto& [k, v] : f.meta) {
+      if (!r.Str(&k) || !r.Str(&v)) return false;
+    }
+    if (!r.Str(&f.sha256)) return false;
+    out->push_back(std::move(f));
+  }
+  return r.done();
 }
 
 std::string PaddedVersion(const std::string& v) {
@@ -80,49 +167,81 @@ void VerdictCache::Load() {
     return;
   }
   uint64_t count = Get<uint64_t>(d.data() + 80);
-  if (count > (d.size() - kHeaderSize - 32) / kEntrySize || kHeaderSize + count * kEntrySize + 32 != d.size()) {
-    load_note_ = path_ + ": truncated cache file, ignored";
-    return;
-  }
   std::string_view body(d.data(), d.size() - 32);
   if (Hasher::Of(body).bytes(DigestKind::kSha256) != std::string_view(d.data() + body.size(), 32)) {
     load_note_ = path_ + ": cache checksum mismatch, ignored";
     return;
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  clean_.reserve(static_cast<size_t>(count));
-  for (uint64_t i = 0; i < count && clean_.size() < max_entries_; ++i) {
-    const char* p = d.data() + kHeaderSize + i * kEntrySize;
+  std::unordered_map<FileKey, std::string, KeyHash> loaded;
+  size_t pos = kHeaderSize;
+  for (uint64_t i = 0; i < count; ++i) {
+    if (body.size() - pos < kKeySize + 4) {
+      load_note_ = path_ + ": truncated cache file, ignored";
+      return;
+    }
+    const char* p = d.data() + pos;
     FileKey k;
     k.dev = Get<uint64_t>(p);
     k.ino = Get<uint64_t>(p + 8);
     k.size = Get<uint64_t>(p + 16);
     k.mtime_ns = Get<int64_t>(p + 24);
     k.ctime_ns = Get<int64_t>(p + 32);
-    clean_.insert(k);
+    uint32_t n = Get<uint32_t>(p + 40);
+    pos += kKeySize + 4;
+    if (body.size() - pos < n) {
+      load_note_ = path_ + ": truncated cache file, ignored";
+      return;
+    }
+    if (loaded.size() < max_entries_) loaded.emplace(k, std::string(d.data() + pos, n));
+    pos += n;
   }
-  load_note_ = "loaded " + std::to_string(clean_.size()) + " entries";
+  if (pos != body.size()) {
+    load_note_ = path_ + ": trailing bytes in cache file, ignored";
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_ = std::move(loaded);
+  load_note_ = "loaded " + std::to_string(entries_.size()) + " entries";
 }
 
-bool VerdictCache::IsKnownClean(const FileKey& key) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return clean_.count(key) != 0;
+std::optional<std::vector<Finding>> VerdictCache::Lookup(const FileKey& key, const std::string& path) const {
+  std::string blob;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    blob = it->second;
+  }
+  std::vector<Finding> findings;
+  if (!blob.empty() && !ParseFindings(blob, path, &findings)) return std::nullopt;  // damaged entry: rescan
+  return findings;
 }
 
-void VerdictCache::RecordClean(const FileKey& key) {
+void VerdictCache::Record(const FileKey& key, const ScanReport& report) {
+  const bool complete = report.incomplete.empty() && report.error.empty() &&
+                        (report.verdict == Verdict::kClean || report.verdict == Verdict::kFound);
+  if (!complete) return;
+  std::string blob = SerializeFindings(report.findings, report.path);
   std::lock_guard<std::mutex> lock(mu_);
-  if (clean_.size() >= max_entries_) return;  // bounded memory: new files simply go uncached
-  if (clean_.insert(key).second) dirty_ = true;
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    if (entries_.size() >= max_entries_) return;  // bounded memory: new files simply go uncached
+    entries_.emplace(key, std::move(blob));
+    dirty_ = true;
+  } else if (it->second != blob) {
+    it->second = std::move(blob);
+    dirty_ = true;
+  }
 }
 
 void VerdictCache::Forget(const FileKey& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (clean_.erase(key) != 0) dirty_ = true;
+  if (entries_.erase(key) != 0) dirty_ = true;
 }
 
 size_t VerdictCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return clean_.size();
+  return entries_.size();
 }
 
 Status VerdictCache::Save() {
@@ -130,18 +249,18 @@ Status VerdictCache::Save() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (path_.empty() || !dirty_) return Status::Ok();
-    out.reserve(kHeaderSize + clean_.size() * kEntrySize + 32);
     out.append(kMagic, 8);
     Put<uint32_t>(out, kFormat);
     Put<uint32_t>(out, 0);
     out += PaddedVersion(version_);
-    Put<uint64_t>(out, clean_.size());
-    for (const FileKey& k : clean_) {
+    Put<uint64_t>(out, entries_.size());
+    for (const auto& [k, blob] : entries_) {
       Put(out, k.dev);
       Put(out, k.ino);
       Put(out, k.size);
       Put(out, k.mtime_ns);
       Put(out, k.ctime_ns);
+      PutString(out, blob);
     }
     dirty_ = false;
   }

@@ -25,14 +25,15 @@ struct CompileDiagnostics {
   std::vector<YaraWarning> warnings;
 };
 
-void OnCompilerMessage(int level, const char* file_name, int line_number, const YR_RULE* /*rule*/,
+void OnCompilerMessage(int level, const char* file_name, int line_number, const YR_RULE* rule,
                        const char* message, void* user_data) {
   auto* diag = static_cast<CompileDiagnostics*>(user_data);
   std::string file = file_name != nullptr ? file_name : "<rules>";
   if (level == YARA_ERROR_LEVEL_ERROR) {
     diag->errors.push_back(file + ":" + std::to_string(line_number) + ": " + (message ? message : "error"));
   } else {
-    diag->warnings.push_back(YaraWarning{file, line_number, message ? message : "warning"});
+    diag->warnings.push_back(YaraWarning{file, line_number, rule != nullptr && rule->identifier ? rule->identifier : "",
+                                         message ? message : "warning"});
   }
 }
 
@@ -133,6 +134,16 @@ Result<std::shared_ptr<const YaraRules>> YaraRules::CompileFiles(const std::vect
     sources.push_back(YaraSource{path, std::move(*text), stem});
   }
   return Compile(sources);
+}
+
+std::vector<std::string> YaraRules::RuleNames() const {
+  std::vector<std::string> names;
+  const YR_RULE* rule = nullptr;
+  yr_rules_foreach(static_cast<YR_RULES*>(rules_), rule) {
+    std::string ns = rule->ns != nullptr && rule->ns->name != nullptr ? rule->ns->name : "default";
+    names.push_back(ns + ":" + rule->identifier);
+  }
+  return names;
 }
 
 YaraRules::~YaraRules() {

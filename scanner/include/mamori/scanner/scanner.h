@@ -52,6 +52,7 @@ struct ScanReport {
   std::string error;          // set when verdict == kError
   std::string sha256;         // hex, of the top-level object (empty if not hashed)
   bool from_cache = false;
+  bool allowed = false;       // the allow-list covers this file: not scanned, never reported
 };
 
 struct ScanOptions {

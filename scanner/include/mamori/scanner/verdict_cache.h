@@ -1,9 +1,10 @@
-// VerdictCache: remembers files found clean, keyed by (device, inode, size,
-// mtime_ns, ctime_ns) under one signature-set version, so that a rescan of an
-// unchanged tree only stats files. Persisted to a compact file, written
-// atomically; a cache file from another signature version, or damaged, is
-// discarded (it is only a cache). Only clean verdicts are cached: findings and
-// incomplete results are always rescanned.
+// VerdictCache: remembers the verdict of complete scans, keyed by (device,
+// inode, size, mtime_ns, ctime_ns) under one signature-set version, so that a
+// rescan of an unchanged tree only stats files. Clean files and files with
+// findings are cached (the findings themselves are kept, so a rescan reports
+// them again); incomplete and failed scans never are — their outcome may differ
+// next time. Persisted to a compact file, written atomically; a cache file
+// from another signature version, or damaged, is discarded (it is a cache).
 //
 // ctime cannot be set by unprivileged users, so a file rewritten with its old
 // mtime restored still misses the cache.
@@ -17,9 +18,12 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_set>
+#include <optional>
+#include <unordered_map>
+#include <vector>
 
 #include "mamori/common/status.h"
+#include "mamori/scanner/scanner.h"
 
 namespace mamori::scanner {
 
@@ -37,8 +41,11 @@ class VerdictCache {
   // starts empty and load_note() says why.
   VerdictCache(std::string path, std::string signature_version, size_t max_entries = 4u << 20);
 
-  bool IsKnownClean(const FileKey& key) const;
-  void RecordClean(const FileKey& key);
+  // The cached findings (empty = clean) of the file with `key`, their object
+  // paths rebuilt on `path` (the file may have been renamed); nullopt on a miss.
+  std::optional<std::vector<Finding>> Lookup(const FileKey& key, const std::string& path) const;
+  // Caches `report` if it is complete (clean, or found with nothing incomplete).
+  void Record(const FileKey& key, const ScanReport& report);
   void Forget(const FileKey& key);
   size_t size() const;
   // Writes the cache file atomically (no-op when memory only or unchanged).
@@ -58,7 +65,8 @@ class VerdictCache {
   std::string load_note_;
 
   mutable std::mutex mu_;
-  std::unordered_set<FileKey, KeyHash> clean_;  // guarded by mu_
+  // Serialized findings with object paths relative to the file; "" = clean.
+  std::unordered_map<FileKey, std::string, KeyHash> entries_;  // guarded by mu_
   bool dirty_ = false;                          // guarded by mu_
 };
 

@@ -34,6 +34,7 @@ struct YaraMatch {
 struct YaraWarning {
   std::string path;
   int line = 0;
+  std::string rule;  // the rule concerned, when libyara names one
   std::string message;
 };
 
@@ -50,6 +51,8 @@ class YaraRules {
   YaraRules& operator=(const YaraRules&) = delete;
 
   size_t rule_count() const { return rule_count_; }
+  // "namespace:rule" for every rule, in compile order.
+  std::vector<std::string> RuleNames() const;
   const std::vector<YaraWarning>& warnings() const { return warnings_; }
 
  private:
