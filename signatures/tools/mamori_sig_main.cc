@@ -211,6 +211,9 @@ int Import(const Args& a) {
     return UsageError("unknown import kind '" + kind + "'");
   }
   if (!s.ok()) return Fail(s);
+  if (auto slash = out.rfind('/'); slash != std::string::npos && slash > 0) {
+    if (Status made = MakeDirs(out.substr(0, slash)); !made.ok()) return Fail(made);
+  }
   s = WriteFileAtomically(out, "# imported by mamori-sig from " + files[0] + (files.size() > 1 ? " and others" : "") +
                                    "\n" + result.hashes, 0644);
   if (!s.ok()) return Fail(s);
