@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "agent_commands.h"
 #include "scan_command.h"
 
 namespace {
@@ -13,6 +14,13 @@ constexpr const char* kUsage =
     "commands:\n"
     "  scan PATH...     scan files and directories in this process (like clamscan);\n"
     "                   'mamori scan --help' lists options\n"
+    "  scan --agent PATH...   ask the running agent to scan (like clamdscan): findings\n"
+    "                   are recorded and the agent's quarantine policy applies\n"
+    "  status           the running agent's state\n"
+    "  quarantine list | restore ID [--to PATH] [--force] [--allow] | delete ID\n"
+    "  update --bundle FILE   install a signed signature bundle in the running agent\n"
+    "\n"
+    "Agent verbs take --socket PATH (default $MAMORI_SOCKET or /run/mamori/agent.sock).\n"
     "  version          print the version\n";
 
 }  // namespace
@@ -27,7 +35,16 @@ int main(int argc, char** argv) {
     std::printf("mamori %s\n", MAMORI_VERSION_STRING);
     return 0;
   }
-  if (args[0] == "scan") return mamori::cli::RunScan({args.begin() + 1, args.end()});
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "scan") {
+    for (const auto& a : rest) {
+      if (a == "--agent") return mamori::cli::RunAgentCommand("scan", rest);
+    }
+    return mamori::cli::RunScan(rest);
+  }
+  if (args[0] == "status" || args[0] == "quarantine" || args[0] == "update") {
+    return mamori::cli::RunAgentCommand(args[0], rest);
+  }
   std::fprintf(stderr, "mamori: unknown command '%s'\n\n%s", args[0].c_str(), kUsage);
   return 64;
 }

@@ -200,6 +200,7 @@ class TreeScan {
   }
 
   void Work(Scanner& scanner) {
+    if (options_.worker_init) options_.worker_init();
     std::string path;
     while (queue_.Pop(&path)) {
       if (progress_->cancel) continue;
@@ -239,7 +240,8 @@ class TreeScan {
         r.path = path;
         r.size = static_cast<uint64_t>(st.st_size);
         r.from_cache = true;
-        r.findings = std::move(*cached);
+        r.findings = std::move(cached->findings);
+        r.sha256 = std::move(cached->sha256);
         r.verdict = r.findings.empty() ? Verdict::kClean : Verdict::kFound;
         Report(r);
         return;

@@ -8,13 +8,13 @@
 namespace mamori::scanner {
 namespace {
 
-// File layout (little-endian, format version 2; bump kFormat on any change):
+// File layout (little-endian, format version 3; bump kFormat on any change):
 //   "MAMORIVC" | u32 format | u32 reserved | 64 bytes signature version (hex) |
 //   u64 count | count * entry | 32-byte SHA-256 of everything before it.
-// entry: 40-byte key (dev, ino, size, mtime_ns, ctime_ns) | u32 n | n bytes of
-// serialized findings (0 bytes = clean).
+// entry: 40-byte key (dev, ino, size, mtime_ns, ctime_ns) | u32 n | n bytes:
+// nothing for a clean file, else the file's SHA-256 and its findings.
 constexpr char kMagic[8] = {'M', 'A', 'M', 'O', 'R', 'I', 'V', 'C'};
-constexpr uint32_t kFormat = 2;
+constexpr uint32_t kFormat = 3;
 constexpr size_t kHeaderSize = 8 + 4 + 4 + 64 + 8;
 constexpr size_t kKeySize = 40;
 
@@ -63,9 +63,10 @@ class Reader {
   std::string_view d_;
 };
 
-std::string SerializeFindings(const std::vector<Finding>& findings, const std::string& path) {
+std::string SerializeFindings(const std::vector<Finding>& findings, const std::string& sha256, const std::string& path) {
   std::string out;
-  if (findings.empty()) return out;
+  if (findings.empty()) return out;  // clean: no bytes at all, the common case stays small
+  PutString(out, sha256);
   Put<uint32_t>(out, static_cast<uint32_t>(findings.size()));
   for (const Finding& f : findings) {
     // Object paths are stored relative to the file so that a rename keeps them right.
@@ -85,10 +86,10 @@ std::string SerializeFindings(const std::vector<Finding>& findings, const std::s
   return out;
 }
 
-bool ParseFindings(std::string_view blob, const std::string& path, std::vector<Finding>* out) {
+bool ParseFindings(std::string_view blob, const std::string& path, std::vector<Finding>* out, std::string* sha256) {
   Reader r(blob);
   uint32_t n = 0;
-  if (!r.U32(&n) || n > blob.size()) return false;
+  if (!r.Str(sha256) || !r.U32(&n) || n > blob.size()) return false;
   for (uint32_t i = 0; i < n; ++i) {
     Finding f;
     uint8_t kind = 0;
@@ -204,7 +205,7 @@ void VerdictCache::Load() {
   load_note_ = "loaded " + std::to_string(entries_.size()) + " entries";
 }
 
-std::optional<std::vector<Finding>> VerdictCache::Lookup(const FileKey& key, const std::string& path) const {
+std::optional<VerdictCache::Cached> VerdictCache::Lookup(const FileKey& key, const std::string& path) const {
   std::string blob;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -212,16 +213,16 @@ std::optional<std::vector<Finding>> VerdictCache::Lookup(const FileKey& key, con
     if (it == entries_.end()) return std::nullopt;
     blob = it->second;
   }
-  std::vector<Finding> findings;
-  if (!blob.empty() && !ParseFindings(blob, path, &findings)) return std::nullopt;  // damaged entry: rescan
-  return findings;
+  Cached c;
+  if (!blob.empty() && !ParseFindings(blob, path, &c.findings, &c.sha256)) return std::nullopt;  // damaged: rescan
+  return c;
 }
 
 void VerdictCache::Record(const FileKey& key, const ScanReport& report) {
   const bool complete = report.incomplete.empty() && report.error.empty() &&
                         (report.verdict == Verdict::kClean || report.verdict == Verdict::kFound);
   if (!complete) return;
-  std::string blob = SerializeFindings(report.findings, report.path);
+  std::string blob = SerializeFindings(report.findings, report.sha256, report.path);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) {

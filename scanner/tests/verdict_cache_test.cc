@@ -23,7 +23,7 @@ bool IsKnownClean(const VerdictCache& c, const std::string& path) {
   struct stat st {};
   REQUIRE(::stat(path.c_str(), &st) == 0);
   auto v = c.Lookup(FileKey::FromStat(st), path);
-  return v.has_value() && v->empty();
+  return v.has_value() && v->findings.empty();
 }
 
 FileKey KeyOf(const std::string& path) {
@@ -125,6 +125,7 @@ TEST_CASE("VerdictCache keeps findings across a restart, rebuilt on the path ask
   fd.meta = {{"author", "me"}};
   fd.sha256 = "ab";
   found.findings.push_back(fd);
+  found.sha256 = std::string(64, 'c');
   std::string g = dir.Write("partial.bin", "y");
   ScanReport partial;
   partial.path = g;
@@ -142,12 +143,13 @@ TEST_CASE("VerdictCache keeps findings across a restart, rebuilt on the path ask
   std::string renamed = "/elsewhere/renamed.bin";
   auto hit = c.Lookup(KeyOf(f), renamed);
   REQUIRE(hit.has_value());
-  REQUIRE(hit->size() == 1);
-  CHECK((*hit)[0].object == renamed + "!inner.txt");
-  CHECK((*hit)[0].signature == "Rule_X");
-  CHECK((*hit)[0].kind == FindingKind::kYara);
-  CHECK((*hit)[0].tags == std::vector<std::string>{"t1", "t2"});
-  CHECK((*hit)[0].meta.at(0).second == "me");
+  REQUIRE(hit->findings.size() == 1);
+  CHECK(hit->sha256 == std::string(64, 'c'));
+  CHECK(hit->findings[0].object == renamed + "!inner.txt");
+  CHECK(hit->findings[0].signature == "Rule_X");
+  CHECK(hit->findings[0].kind == FindingKind::kYara);
+  CHECK(hit->findings[0].tags == std::vector<std::string>{"t1", "t2"});
+  CHECK(hit->findings[0].meta.at(0).second == "me");
   CHECK(!c.Lookup(KeyOf(g), g).has_value());
 }
 

@@ -389,17 +389,15 @@ void RemoveItem(const std::string& dir, const std::string& id) {
 }
 
 // Unlinks `path` only if it is still the inode (dev, ino) — never a replacement.
-// OK also when it is already gone.
+// NOT_FOUND when it is already gone.
 Status UnlinkIfSame(const std::string& path, uint64_t dev, uint64_t ino) {
   size_t slash = path.rfind('/');
   std::string parent = slash == 0 ? "/" : (slash == std::string::npos ? "." : path.substr(0, slash));
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   UniqueFd dfd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.get() < 0) return errno == ENOENT ? Status::Ok() : ErrnoError(errno, "open " + parent);
+  if (dfd.get() < 0) return ErrnoError(errno, "open " + parent);
   struct stat st {};
-  if (::fstatat(dfd.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? Status::Ok() : ErrnoError(errno, "stat " + path);
-  }
+  if (::fstatat(dfd.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ErrnoError(errno, "stat " + path);
   if (static_cast<uint64_t>(st.st_dev) != dev || static_cast<uint64_t>(st.st_ino) != ino) {
     return FailedPreconditionError(path + " was replaced since it was scanned; left in place");
   }
@@ -459,7 +457,10 @@ Result<Record> Vault::Quarantine(const std::string& path, int fd, const std::str
   }
   Hook(Step::kRecordPending);
   if (Status s = UnlinkIfSame(path, r.dev, r.ino); !s.ok()) {
-    RemoveItem(dir_, r.id);  // the original stays where it is: nothing is lost
+    // Replaced: the original stays where it is. Gone (someone — or an earlier
+    // quarantine of the same file — removed it): a second copy would only be
+    // a silent duplicate. Either way nothing is lost by dropping ours.
+    RemoveItem(dir_, r.id);
     return s;
   }
   Hook(Step::kOriginalUnlinked);
@@ -634,8 +635,9 @@ Status Vault::Reconcile() {
     if (r.state == "pending") {
       // Finish the move: the vault copy is durable, so the original may go.
       Status s = UnlinkIfSame(r.original_path, r.dev, r.ino);
-      if (s.code() == StatusCode::kFailedPrecondition) {
-        // The path now holds another file: ours is safe in the vault, theirs stays.
+      if (s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kNotFound) {
+        // Another file holds the path now, or the crash came after the unlink:
+        // ours is safe in the vault either way.
       } else if (!s.ok()) {
         continue;  // try again at the next start
       }

@@ -126,6 +126,20 @@ TEST_CASE("A file swapped after the scan is not quarantined: the vault acts on t
   CHECK(vault->List()->empty());
 }
 
+TEST_CASE("Quarantining a file that is already gone keeps no duplicate") {
+  TempDir dir;
+  std::string victim = dir.Write("x.bin", Eicar());
+  int fd = ::open(victim.c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  auto vault = OpenVault(dir.path() + "/vault");
+  REQUIRE(vault->Quarantine(victim, fd, "D", "v").ok());
+  auto again = vault->Quarantine(victim, fd, "D", "v");  // a second event for the same file
+  ::close(fd);
+  REQUIRE(!again.ok());
+  CHECK(again.status().code() == StatusCode::kNotFound);
+  CHECK(vault->List()->size() == 1);
+}
+
 TEST_CASE("A damaged vault item is refused at restore and stays in the vault") {
   TempDir dir;
   std::string victim = dir.Write("x.bin", Eicar() + std::string(1000, 'p'));

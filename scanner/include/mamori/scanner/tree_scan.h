@@ -31,6 +31,8 @@ struct TreeScanOptions {
   std::vector<std::string> exclude;
   VerdictCache* cache = nullptr;    // optional, not owned; must outlive the scan
   bool report_clean = false;        // also call on_report for clean files
+  // Run at the start of each worker thread (e.g. to lower its CPU and I/O priority).
+  std::function<void()> worker_init;
 };
 
 // Live counters, readable from any thread while the scan runs.

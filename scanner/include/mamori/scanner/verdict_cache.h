@@ -41,9 +41,13 @@ class VerdictCache {
   // starts empty and load_note() says why.
   VerdictCache(std::string path, std::string signature_version, size_t max_entries = 4u << 20);
 
-  // The cached findings (empty = clean) of the file with `key`, their object
-  // paths rebuilt on `path` (the file may have been renamed); nullopt on a miss.
-  std::optional<std::vector<Finding>> Lookup(const FileKey& key, const std::string& path) const;
+  struct Cached {
+    std::vector<Finding> findings;  // empty = clean
+    std::string sha256;             // hex, kept for files with findings (exclusions match on it)
+  };
+  // The cached verdict of the file with `key`, finding object paths rebuilt
+  // on `path` (the same inode may be reached by another name); nullopt on a miss.
+  std::optional<Cached> Lookup(const FileKey& key, const std::string& path) const;
   // Caches `report` if it is complete (clean, or found with nothing incomplete).
   void Record(const FileKey& key, const ScanReport& report);
   void Forget(const FileKey& key);

@@ -83,7 +83,8 @@ class Vault {
   // Moves the file at `path` into the vault. When `fd` >= 0 it is the
   // descriptor the scanner read (the bytes quarantined are exactly the bytes
   // scanned); the path must still name that inode or nothing is unlinked and
-  // FAILED_PRECONDITION is returned with the vault copy removed.
+  // FAILED_PRECONDITION is returned with the vault copy removed. NOT_FOUND
+  // when the path is gone meanwhile (no copy is kept: no silent duplicates).
   Result<Record> Quarantine(const std::string& path, int fd, const std::string& detection,
                             const std::string& signature_version);
 

@@ -1,0 +1,78 @@
+// mamori-agent configuration (/etc/mamori/agent.yaml).
+//
+// Every path is overridable so tests run in temporary folders. Unknown keys
+// are errors (a typo must not silently disable protection). Errors name the
+// file, line and column: "agent.yaml:12:5: onaccess.action: expected one of
+// quarantine, deny, report".
+//
+// Thread safety: a loaded AgentConfig is a plain value; SIGHUP builds a new one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mamori/common/status.h"
+#include "mamori/scanner/limits.h"
+
+namespace mamori::agent {
+
+enum class OnAccessAction { kQuarantine, kDeny, kReport };
+std::string_view OnAccessActionName(OnAccessAction a);
+
+struct ScheduledScan {
+  std::string name;
+  std::string schedule;  // cron: "min hour day-of-month month day-of-week"
+  std::vector<std::string> paths;
+};
+
+struct AgentConfig {
+  std::string source;  // the file it came from, for messages
+
+  // Logging.
+  std::string log_level = "info";  // debug, info, warning, error
+  bool log_json = false;
+
+  // Places.
+  std::string data_dir = "/var/lib/mamori";           // quarantine/, cache/, events.jsonl
+  std::string control_socket = "/run/mamori/agent.sock";
+  std::vector<uint32_t> control_uids = {0};          // peers allowed on the control socket
+
+  // Signatures: a directory, files, or one bundle (*.mbundle) verified with trusted_keys.
+  std::vector<std::string> signatures = {"/usr/share/mamori/signatures"};
+  std::vector<std::string> trusted_keys;
+
+  // On-access protection.
+  bool onaccess_enabled = true;
+  std::vector<std::string> exec_paths;   // FAN_OPEN_EXEC_PERM on the mounts holding these
+  std::vector<std::string> open_paths;   // FAN_OPEN_PERM on the mounts holding these
+  bool scan_on_close_write = true;       // FAN_CLOSE_WRITE on exec_paths and open_paths
+  OnAccessAction action = OnAccessAction::kQuarantine;
+  std::chrono::milliseconds deadline{2000};  // answer every permission event within this
+  uint64_t onaccess_max_file_size = 32ull << 20;  // larger files are allowed unscanned (reported)
+  unsigned onaccess_workers = 2;
+
+  // Exclusions (never scanned, never blocked).
+  std::vector<std::string> exclude_paths;      // fnmatch globs on the full path
+  std::vector<std::string> exclude_processes;  // exe paths
+  std::vector<std::string> exclude_sha256;     // hex digests
+
+  // Quarantine.
+  uint64_t quarantine_quota = 1ull << 30;
+  int64_t quarantine_retention_days = 30;
+
+  // On-demand and scheduled scans.
+  unsigned scan_threads = 0;  // 0 = cores
+  std::vector<ScheduledScan> scheduled_scans;
+  scanner::ScanLimits limits;
+
+  // systemd watchdog ping interval when WATCHDOG_USEC is not set.
+  std::chrono::milliseconds watchdog_interval{10000};
+};
+
+// Parses YAML text; `source` names it in errors.
+Result<AgentConfig> ParseAgentConfig(std::string_view yaml, const std::string& source);
+Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+}  // namespace mamori::agent

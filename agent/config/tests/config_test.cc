@@ -1,0 +1,82 @@
+#include <catch2/catch.hpp>
+
+#include "mamori/agent/config.h"
+
+namespace mamori::agent {
+namespace {
+
+TEST_CASE("Agent config parses a full file") {
+  auto c = ParseAgentConfig(R"(
+log_level: debug
+log_json: true
+data_dir: /var/lib/mamori-test
+control_socket: /run/m/agent.sock
+control_uids: [0, 1000]
+signatures: [/usr/share/mamori/signatures]
+onaccess:
+  enabled: true
+  exec_paths: [/]
+  open_paths: [/home, /tmp]
+  action: deny
+  deadline_ms: 1500
+  max_file_size: 16M
+  workers: 3
+exclusions:
+  paths: ["/var/cache/*"]
+  processes: [/usr/bin/backup]
+  sha256: [275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f]
+quarantine:
+  quota: 2G
+  retention_days: 7
+scan:
+  threads: 1
+  max_depth: 8
+  max_member_size: 10M
+scheduled_scans:
+  - name: nightly
+    schedule: "30 3 * * 1-5"
+    paths: [/home]
+)", "agent.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->log_level == "debug");
+  CHECK(c->control_uids == std::vector<uint32_t>{0, 1000});
+  CHECK(c->open_paths.size() == 2);
+  CHECK(c->action == OnAccessAction::kDeny);
+  CHECK(c->deadline == std::chrono::milliseconds(1500));
+  CHECK(c->onaccess_max_file_size == 16u << 20);
+  CHECK(c->quarantine_quota == 2ull << 30);
+  CHECK(c->limits.max_depth == 8);
+  REQUIRE(c->scheduled_scans.size() == 1);
+  CHECK(c->scheduled_scans[0].schedule == "30 3 * * 1-5");
+}
+
+TEST_CASE("An empty config means every default") {
+  auto c = ParseAgentConfig("", "agent.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->data_dir == "/var/lib/mamori");
+  CHECK(c->action == OnAccessAction::kQuarantine);
+}
+
+TEST_CASE("Config errors name file, line and column") {
+  struct Case {
+    std::string yaml, expect;
+  };
+  std::vector<Case> cases = {
+      {"log_level: info\nonaccess:\n  action: explode\n", "agent.yaml:3:11: onaccess.action: expected one of quarantine, deny, report"},
+      {"log_level: info\nlog_levle: debug\n", "agent.yaml:2:1: log_levle: unknown key"},
+      {"onaccess:\n  open_paths: [relative/path]\n", "agent.yaml:2:16: onaccess.open_paths: paths must be absolute"},
+      {"quarantine:\n  quota: 12X\n", "agent.yaml:2:10: quarantine.quota: unknown size suffix"},
+      {"scheduled_scans:\n  - schedule: \"61 * * * *\"\n    paths: [/x]\n", "agent.yaml:2:15: scheduled_scans.schedule: bad cron field '61'"},
+      {"onaccess: [1, 2\n", "agent.yaml:2:1: "},
+      {"log_json: maybe\n", "agent.yaml:1:11: log_json: expected true or false"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseAgentConfig(c.yaml, "agent.yaml");
+    INFO(c.yaml);
+    REQUIRE(!r.ok());
+    CHECK(r.status().message().rfind(c.expect, 0) == 0);
+  }
+}
+
+}  // namespace
+}  // namespace mamori::agent

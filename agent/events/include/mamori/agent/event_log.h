@@ -1,0 +1,62 @@
+// Local event log: every decision the agent makes (on-access verdicts, scan
+// findings, quarantine actions, timeouts, queue overflows) as one JSON object
+// per line in <data_dir>/events.jsonl. The telemetry uplink (issue 6) will
+// ship the same events to the server; until then this file is the record.
+//
+// Thread safety: Append is thread-safe; each event is one write(2) of one line.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mamori/common/status.h"
+
+namespace mamori::agent {
+
+// One event: a type and string/number fields, rendered as a JSON object with
+// "ts" (RFC 3339, UTC, milliseconds) and "type" first.
+class Event {
+ public:
+  explicit Event(std::string type) : type_(std::move(type)) {}
+  Event& Str(std::string key, std::string value) {
+    fields_.emplace_back(std::move(key), Field{std::move(value), false});
+    return *this;
+  }
+  Event& Num(std::string key, int64_t value) {
+    fields_.emplace_back(std::move(key), Field{std::to_string(value), true});
+    return *this;
+  }
+  const std::string& type() const { return type_; }
+  std::string ToJson() const;
+
+ private:
+  struct Field {
+    std::string value;
+    bool number;
+  };
+  std::string type_;
+  std::vector<std::pair<std::string, Field>> fields_;
+};
+
+class EventLog {
+ public:
+  // Opens (creating, 0600) `path` for appending. Empty path = log only.
+  static Result<std::unique_ptr<EventLog>> Open(const std::string& path);
+  ~EventLog();
+
+  // Appends the event and mirrors it to the process log at info level.
+  void Append(const Event& e);
+  uint64_t appended() const;
+
+ private:
+  EventLog() = default;
+  int fd_ = -1;
+  mutable std::mutex mu_;
+  uint64_t appended_ = 0;  // guarded by mu_
+};
+
+}  // namespace mamori::agent

@@ -1,0 +1,65 @@
+#include "mamori/agent/event_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <cstring>
+#include <memory>
+
+#include "mamori/common/json.h"
+#include "mamori/common/log.h"
+
+namespace mamori::agent {
+
+std::string Event::ToJson() const {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[64];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  std::string out = "{\"ts\":\"" + std::string(ts) + "\",\"type\":" + json::Quote(type_);
+  for (const auto& [k, f] : fields_) {
+    out += "," + json::Quote(k) + ":" + (f.number ? f.value : json::Quote(f.value));
+  }
+  out += "}";
+  return out;
+}
+
+Result<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path) {
+  std::unique_ptr<EventLog> log(new EventLog());
+  if (!path.empty()) {
+    log->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (log->fd_ < 0) return ErrnoError(errno, "open event log " + path);
+  }
+  return log;
+}
+
+EventLog::~EventLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void EventLog::Append(const Event& e) {
+  std::string line = e.ToJson();
+  MAMORI_LOG(kInfo, "event " << line);
+  line.push_back('\n');
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fd_ >= 0) {
+    // O_APPEND + one write per line: concurrent lines never interleave.
+    ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size())) MAMORI_LOG(kError, "event log write failed: " << std::strerror(errno));
+  }
+  ++appended_;
+}
+
+uint64_t EventLog::appended() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return appended_;
+}
+
+}  // namespace mamori::agent

@@ -1,0 +1,190 @@
+// Real fanotify on a tmpfs mounted for the test alone: nothing outside it is
+// ever watched, blocked or touched. Needs root (CAP_SYS_ADMIN), as CI has.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "mamori/agent/onaccess.h"
+#include "agent_test_util.h"
+
+namespace mamori::agent {
+namespace {
+
+using testing::Contains;
+using testing::InChild;
+using testing::TestMount;
+using testing::Watchdog;
+
+TEST_CASE("fanotify: opening or executing a detected file is denied, clean files and our own I/O are not") {
+  if (::geteuid() != 0) FAIL("on-access tests need root (CAP_SYS_ADMIN for fanotify)");
+  TestMount mnt;
+  Watchdog wd(30);
+  std::atomic<int> decisions{0};
+  OnAccessOptions o;
+  o.exec_paths = {mnt.path()};
+  o.open_paths = {mnt.path()};
+  o.deadline = std::chrono::milliseconds(3000);
+  auto m = MakeOnAccessMonitor(
+      o,
+      [&](const AccessEvent& e) {
+        ++decisions;
+        return Contains(e.fd, "EVIL-MARKER") ? AccessVerdict::kDeny : AccessVerdict::kAllow;
+      },
+      nullptr);
+  REQUIRE(m.ok());
+  REQUIRE((*m)->Start().ok());
+  std::string clean = mnt.Write("clean.txt", "hello\n");
+  std::string evil = mnt.Write("evil.txt", "bad stuff EVIL-MARKER\n");
+  std::string good_script = mnt.Write("good.sh", "#!/bin/sh\nexit 0\n", 0755);
+  std::string evil_script = mnt.Write("evil.sh", "#!/bin/sh\n# EVIL-MARKER\nexit 0\n", 0755);
+
+  auto [clean_err, clean_ms] = InChild(clean, false);
+  CHECK(clean_err == 0);
+  auto [evil_err, evil_ms] = InChild(evil, false);
+  CHECK(evil_err == EPERM);
+  CHECK(evil_ms < 100);
+  auto [exec_ok, exec_ok_ms] = InChild(good_script, true);
+  CHECK(exec_ok == 0);
+  auto [exec_err, exec_ms] = InChild(evil_script, true);
+  CHECK(exec_err == EPERM);
+  CHECK(exec_ms < 100);
+
+  // The monitor's own process is never asked about.
+  int before = decisions;
+  int fd = ::open(evil.c_str(), O_RDONLY);
+  CHECK(fd >= 0);
+  ::close(fd);
+  CHECK(decisions == before);
+  CHECK((*m)->stats().own_process >= 1);
+  CHECK((*m)->stats().denied >= 2);
+  (*m)->Stop();
+  // Stopped: nothing is blocked any more.
+  CHECK(InChild(evil, false).first == 0);
+}
+
+TEST_CASE("fanotify: a clean file is not asked about again until it is modified") {
+  if (::geteuid() != 0) FAIL("on-access tests need root (CAP_SYS_ADMIN for fanotify)");
+  TestMount mnt;
+  Watchdog wd(30);
+  std::atomic<int> asked{0};
+  OnAccessMonitor* monitor = nullptr;
+  OnAccessOptions o;
+  o.open_paths = {mnt.path()};
+  o.close_write = false;
+  auto m = MakeOnAccessMonitor(
+      o,
+      [&](const AccessEvent& e) {
+        ++asked;
+        if (!Contains(e.fd, "EVIL-MARKER")) {
+          monitor->MarkClean(e.fd);
+          return AccessVerdict::kAllow;
+        }
+        return AccessVerdict::kDeny;
+      },
+      nullptr);
+  REQUIRE(m.ok());
+  monitor = m->get();
+  REQUIRE(monitor->Start().ok());
+  std::string f = mnt.Write("doc.txt", "clean text\n");
+  CHECK(InChild(f, false).first == 0);
+  CHECK(InChild(f, false).first == 0);
+  CHECK(asked == 1);  // the second open cost nothing
+  {
+    // Modifying the file drops the ignore mark: the next open is asked about.
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(f.c_str(), O_WRONLY | O_APPEND);
+      (void)!::write(fd, " EVIL-MARKER", 12);
+      ::close(fd);
+      ::_exit(0);
+    }
+    ::waitpid(pid, nullptr, 0);
+  }
+  CHECK(InChild(f, false).first == EPERM);
+  CHECK(asked >= 2);
+  monitor->Stop();
+}
+
+TEST_CASE("fanotify: a decision that misses the deadline is answered allow and reported") {
+  if (::geteuid() != 0) FAIL("on-access tests need root (CAP_SYS_ADMIN for fanotify)");
+  TestMount mnt;
+  Watchdog wd(30);
+  std::atomic<int> reported{0};
+  OnAccessOptions o;
+  o.open_paths = {mnt.path()};
+  o.close_write = false;
+  o.deadline = std::chrono::milliseconds(300);
+  auto m = MakeOnAccessMonitor(
+      o,
+      [&](const AccessEvent&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a wedged scan
+        return AccessVerdict::kDeny;
+      },
+      [&](const std::string& what, const AccessEvent*) {
+        if (what == "timeout") ++reported;
+      });
+  REQUIRE(m.ok());
+  REQUIRE((*m)->Start().ok());
+  std::string f = mnt.Write("slow.txt", "x");
+  auto [err, ms] = InChild(f, false);
+  CHECK(err == 0);    // failed open: allowed
+  CHECK(ms < 1200);   // at the deadline, not when the scan finished
+  CHECK((*m)->stats().timeouts == 1);
+  CHECK(reported == 1);
+  (*m)->Stop();
+}
+
+TEST_CASE("fanotify: when the agent process dies the kernel releases the waiting process") {
+  if (::geteuid() != 0) FAIL("on-access tests need root (CAP_SYS_ADMIN for fanotify)");
+  TestMount mnt;
+  Watchdog wd(30);
+  std::string f = mnt.Write("held.txt", "x");
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  pid_t agent = ::fork();
+  REQUIRE(agent >= 0);
+  if (agent == 0) {
+    // A stand-in agent whose decision never comes (deadline far away).
+    OnAccessOptions o;
+    o.open_paths = {mnt.path()};
+    o.close_write = false;
+    o.deadline = std::chrono::milliseconds(60000);
+    auto m = MakeOnAccessMonitor(
+        o, [](const AccessEvent&) {
+          ::pause();
+          return AccessVerdict::kAllow;
+        },
+        nullptr);
+    if (!m.ok() || !(*m)->Start().ok()) ::_exit(1);
+    (void)!::write(ready[1], "r", 1);
+    ::pause();
+    ::_exit(0);
+  }
+  char c;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  std::atomic<bool> opened{false};
+  std::thread opener([&] {
+    auto r = InChild(f, false);
+    opened = r.first == 0;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK(!opened);  // held by the stand-in agent
+  ::kill(agent, SIGKILL);
+  ::waitpid(agent, nullptr, 0);
+  opener.join();
+  CHECK(opened);  // released when its fanotify descriptor went away
+}
+
+}  // namespace
+}  // namespace mamori::agent

@@ -1,0 +1,101 @@
+// The mamori-agent service: signatures, on-access protection, quarantine,
+// on-demand and scheduled scans, the control socket and the event log.
+//
+// Lifecycle: Create (validates config, loads signatures, opens the vault) ->
+// Start (threads, fanotify, control socket) -> Reload (SIGHUP) ... -> Stop
+// (SIGTERM: pending permission events answered first).
+//
+// Thread safety: Start/Reload/Stop from the main thread; the rest runs on the
+// agent's own threads.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <utility>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mamori/agent/config.h"
+#include "mamori/agent/control.h"
+#include "mamori/agent/event_log.h"
+#include "mamori/agent/onaccess.h"
+#include "mamori/quarantine/vault.h"
+#include "mamori/scanner/allow_list.h"
+#include "mamori/scanner/scanner.h"
+#include "mamori/scanner/signature_holder.h"
+#include "mamori/scanner/verdict_cache.h"
+
+namespace mamori::agent {
+
+Result<std::shared_ptr<const scanner::SignatureSet>> LoadConfiguredSignatures(const AgentConfig& config,
+                                                                              uint64_t min_exclusive_version);
+
+class Agent {
+ public:
+  static Result<std::unique_ptr<Agent>> Create(AgentConfig config);
+  ~Agent();
+
+  Status Start();
+  // Re-reads the config file and the signatures (SIGHUP). A bad config or
+  // signature set is refused and the running ones stay.
+  Status Reload();
+  void Stop();
+
+  std::string StatusText() const;
+
+ private:
+  explicit Agent(AgentConfig config);
+
+  AccessVerdict Decide(const AccessEvent& e);
+  void ReportMonitor(const std::string& what, const AccessEvent* e);
+  // Applies the configured action to a top-level file with findings; `fd` is
+  // the descriptor that was scanned (dup'ed by the caller, owned by the job).
+  void Act(const scanner::ScanReport& r, int fd, const std::string& source, pid_t pid);
+  void PostAction(std::function<void()> job);
+  void ActionLoop();
+  void SchedulerLoop();
+  int HandleControl(const ControlPeer& peer, const std::vector<std::string>& req, ControlReply& reply);
+  int RunScan(const std::vector<std::string>& paths, bool json, const std::string& source, bool idle,
+              ControlReply* reply);
+  bool ExcludedProcess(pid_t pid) const;
+  bool ExcludedPath(const std::string& path) const;
+  bool ExcludedHash(const std::string& sha256_hex) const;
+  std::shared_ptr<scanner::VerdictCache> CacheFor(const std::shared_ptr<const scanner::SignatureSet>& sigs);
+  std::unique_ptr<scanner::Scanner> AcquireScanner(const std::shared_ptr<const scanner::SignatureSet>& sigs);
+  void ReleaseScanner(std::unique_ptr<scanner::Scanner> s);
+
+  mutable std::mutex config_mu_;
+  AgentConfig config_;  // guarded by config_mu_ (replaced on reload)
+  scanner::AllowList restored_allow_;  // guarded by config_mu_: hashes restored with --allow
+
+  scanner::SignatureHolder signatures_;
+  std::unique_ptr<quarantine::Vault> vault_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<OnAccessMonitor> monitor_;
+  std::unique_ptr<ControlServer> control_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  std::mutex cache_mu_;
+  std::shared_ptr<scanner::VerdictCache> cache_;  // guarded by cache_mu_; for the current signature version
+  std::string cache_version_;                     // guarded by cache_mu_
+
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<scanner::Scanner>> pool_;  // guarded by pool_mu_: idle scanners
+
+  std::mutex action_mu_;
+  std::condition_variable action_cv_;
+  std::deque<std::function<void()>> actions_;  // guarded by action_mu_
+  bool stopping_ = false;                      // guarded by action_mu_
+  std::set<std::pair<uint64_t, uint64_t>> quarantining_;  // guarded by action_mu_: (dev, ino) queued or in progress
+  std::thread action_thread_, scheduler_thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> scans_running_{0};
+};
+
+}  // namespace mamori::agent

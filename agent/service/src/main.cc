@@ -1,0 +1,108 @@
+// mamori-agent: the endpoint protection service.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "agent.h"
+#include "mamori/common/log.h"
+#include "systemd.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: mamori-agent [--config FILE] [--check-config]\n"
+    "\n"
+    "Runs in the foreground (systemd Type=notify). SIGHUP reloads the config and\n"
+    "signatures; SIGTERM stops after answering pending permission events.\n"
+    "  --config FILE    default /etc/mamori/agent.yaml\n"
+    "  --check-config   validate the config (and load the signatures) and exit\n";
+
+mamori::log::Level LevelOf(const std::string& s) {
+  using mamori::log::Level;
+  return s == "debug" ? Level::kDebug : s == "warning" ? Level::kWarning : s == "error" ? Level::kError : Level::kInfo;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mamori;  // NOLINT(google-build-using-namespace): service main
+  std::string config_path = "/etc/mamori/agent.yaml";
+  bool check = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_path = argv[++i];
+    else if (a == "--check-config") check = true;
+    else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "mamori-agent: unknown argument '%s'\n\n%s", a.c_str(), kUsage);
+      return 64;
+    }
+  }
+  auto config = agent::LoadAgentConfig(config_path);
+  if (!config.ok()) {
+    std::fprintf(stderr, "mamori-agent: %s\n", config.status().message().c_str());
+    return 2;
+  }
+  log::SetLevel(LevelOf(config->log_level));
+  log::SetJson(config->log_json);
+  if (check) {
+    auto sigs = agent::LoadConfiguredSignatures(*config, 0);
+    if (!sigs.ok()) {
+      std::fprintf(stderr, "mamori-agent: %s: signatures: %s\n", config_path.c_str(), sigs.status().message().c_str());
+      return 2;
+    }
+    std::printf("%s: OK (%zu hashes, %zu YARA rules)\n", config_path.c_str(), (*sigs)->hashes.size(),
+                (*sigs)->yara ? (*sigs)->yara->rule_count() : size_t{0});
+    return 0;
+  }
+
+  // Signals are taken synchronously by this thread only; every other thread
+  // inherits the blocked mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto a = agent::Agent::Create(*config);
+  if (!a.ok()) {
+    MAMORI_LOG(kError, "cannot start: " << a.status().message());
+    return 1;
+  }
+  if (Status s = (*a)->Start(); !s.ok()) {
+    MAMORI_LOG(kError, "cannot start: " << s.message());
+    (*a)->Stop();
+    return 1;
+  }
+  MAMORI_LOG(kInfo, "mamori-agent started (pid " << getpid() << ", config " << config_path << ")");
+  agent::SdNotify("READY=1\nSTATUS=protecting");
+
+  auto ping = agent::SdWatchdogInterval();
+  if (ping.count() == 0) ping = config->watchdog_interval;
+  for (;;) {
+    timespec timeout{static_cast<time_t>(ping.count() / 1000), static_cast<long>(ping.count() % 1000) * 1000000};
+    int sig = sigtimedwait(&set, nullptr, &timeout);
+    if (sig < 0) {
+      agent::SdNotify("WATCHDOG=1");
+      continue;
+    }
+    if (sig == SIGHUP) {
+      agent::SdNotify("RELOADING=1");
+      Status s = (*a)->Reload();
+      if (s.ok()) MAMORI_LOG(kInfo, "reloaded config and signatures");
+      else MAMORI_LOG(kError, "reload refused, still running the previous set: " << s.message());
+      agent::SdNotify("READY=1");
+      continue;
+    }
+    MAMORI_LOG(kInfo, "stopping on signal " << sig);
+    agent::SdNotify("STOPPING=1");
+    (*a)->Stop();
+    return 0;
+  }
+}

@@ -1,0 +1,116 @@
+// Helpers for tests that drive real fanotify: a tmpfs mounted for the test
+// alone (nothing outside it is ever watched), a watchdog that kills a wedged
+// test, and accesses made from a child process (the monitor's own process is
+// never asked about).
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "test_util.h"
+
+namespace mamori::testing {
+
+using Clock = std::chrono::steady_clock;
+
+// A tmpfs of our own, unmounted (lazily) at the end.
+class TestMount {
+ public:
+  TestMount() {
+    path_ = dir_.path() + "/mnt";
+    REQUIRE(::mkdir(path_.c_str(), 0755) == 0);
+    REQUIRE(::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755") == 0);
+  }
+  ~TestMount() { ::umount2(path_.c_str(), MNT_DETACH); }
+  const std::string& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& data, mode_t mode = 0644) const {
+    std::string p = path_ + "/" + name;
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+    REQUIRE(fd >= 0);
+    REQUIRE(::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    ::close(fd);
+    ::chmod(p.c_str(), mode);
+    return p;
+  }
+
+ private:
+  testing::TempDir dir_;
+  std::string path_;
+};
+
+// Kills this test process if it wedges: the kernel then releases every waiter.
+class Watchdog {
+ public:
+  explicit Watchdog(int seconds) : thread_([this, seconds] {
+      auto until = Clock::now() + std::chrono::seconds(seconds);
+      while (!done_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!done_) {
+        std::fprintf(stderr, "watchdog: on-access test wedged, killing it\n");
+        ::_exit(99);
+      }
+    }) {}
+  ~Watchdog() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+inline bool Contains(int fd, const std::string& marker) {
+  char buf[4096];
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  return n > 0 && std::string(buf, static_cast<size_t>(n)).find(marker) != std::string::npos;
+}
+
+// Opens (or execs) `path` in a child process so that this process — the
+// monitor's — is not the one asking. Returns errno (0 on success) and the time taken.
+inline std::pair<int, double> InChild(const std::string& path, bool exec) {
+  int pipefd[2];
+  REQUIRE(::pipe(pipefd) == 0);
+  auto start = Clock::now();
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(10);
+    int err = 0;
+    if (exec) {
+      char* argv[] = {const_cast<char*>(path.c_str()), nullptr};
+      char* envp[] = {nullptr};
+      // stdout to /dev/null: the script's output is not the test's
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::execve(path.c_str(), argv, envp);
+      err = errno;
+    } else {
+      int fd = ::open(path.c_str(), O_RDONLY);
+      err = fd < 0 ? errno : 0;
+    }
+    (void)!::write(pipefd[1], &err, sizeof err);
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  int err = -1;
+  ssize_t n = ::read(pipefd[0], &err, sizeof err);
+  ::close(pipefd[0]);
+  ::waitpid(pid, nullptr, 0);
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  if (exec && n == 0) err = 0;  // exec succeeded: the child became the script
+  return {err, ms};
+}
+
+}  // namespace mamori::testing
