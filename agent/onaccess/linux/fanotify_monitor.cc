@@ -107,6 +107,12 @@ class FanotifyMonitor final : public OnAccessMonitor {
     }
   }
 
+  void ClearCleanMarks() override {
+    // Without FAN_MARK_MOUNT/FILESYSTEM, a flush removes the inode marks only:
+    // the ignore masks go, the mount marks that watch stay.
+    if (fan_fd_ >= 0) ::fanotify_mark(fan_fd_, FAN_MARK_FLUSH, 0, AT_FDCWD, nullptr);
+  }
+
   const OnAccessStats& stats() const override { return stats_; }
 
  private:

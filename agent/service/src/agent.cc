@@ -158,6 +158,7 @@ Status Agent::Reload() {
   }
   Status s = signatures_.Install(*sigs);
   if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) return s;  // same bundle again is fine
+  if (s.ok() && monitor_) monitor_->ClearCleanMarks();
   {
     std::lock_guard<std::mutex> lock(config_mu_);
     // On-access marks and the control socket stay as started: they need a restart to move.
@@ -577,6 +578,7 @@ int Agent::HandleControl(const ControlPeer& peer, const std::vector<std::string>
     uint64_t current = signatures_.version();
     auto done = signatures_.InstallInBackground([c, current] { return LoadConfiguredSignatures(c, current); });
     Status s = done.get();
+    if (s.ok() && monitor_) monitor_->ClearCleanMarks();
     events_->Append(Event("signature_update").Str("bundle", args[0]).Num("uid", peer.uid)
                         .Str("result", s.ok() ? "installed" : s.message()));
     if (!s.ok()) {

@@ -208,3 +208,67 @@ TEST_CASE("mamori-agent --check-config reports errors with file and line") {
 
 }  // namespace
 }  // namespace mamori::agent
+
+namespace mamori::agent {
+namespace {
+
+TEST_CASE("mamori-agent honors exclusions, reloads signatures on SIGHUP and runs scheduled scans") {
+  if (::geteuid() != 0) FAIL("the agent end-to-end test needs root (fanotify)");
+  TempDir dir;
+  TestMount mnt;
+  Watchdog wd(150);
+  const std::string sock = dir.path() + "/agent.sock";
+  const std::string data = dir.path() + "/data";
+  const std::string sigs = dir.path() + "/sigs";
+  dir.Write("sigs/one.yar", "rule Marker_One { strings: $a = \"MAMORI-TEST-MARKER-ONE\" condition: $a }\n");
+  TempDir sched;
+  sched.Write("scheduled/two.txt", "MAMORI-TEST-MARKER-TWO");
+  auto config = [&](const std::string& extra) {
+    return dir.Write("agent.yaml",
+        "data_dir: " + data + "\ncontrol_socket: " + sock + "\nsignatures: [" + sigs + "]\n"
+        "onaccess:\n  open_paths: [" + mnt.path() + "]\n  action: deny\n"
+        "exclusions:\n  paths: [\"" + mnt.path() + "/vendor/*\"]\n" + extra);
+  };
+  std::string cfg = config("");
+  AgentProcess agent(cfg, sock, dir.path() + "/agent.log");
+
+  WriteAsOther(mnt.path() + "/one.txt", "MAMORI-TEST-MARKER-ONE");
+  ::mkdir((mnt.path() + "/vendor").c_str(), 0755);
+  WriteAsOther(mnt.path() + "/vendor/one.txt", "MAMORI-TEST-MARKER-ONE");
+  WriteAsOther(mnt.path() + "/two.txt", "MAMORI-TEST-MARKER-TWO");
+  CHECK(InChild(mnt.path() + "/one.txt", false).first == EPERM);
+  CHECK(InChild(mnt.path() + "/vendor/one.txt", false).first == 0);  // excluded path
+  CHECK(InChild(mnt.path() + "/two.txt", false).first == 0);         // no rule for it yet
+
+  // A new rule and a scheduled scan every minute, then SIGHUP.
+  dir.Write("sigs/two.yar", "rule Marker_Two { strings: $a = \"MAMORI-TEST-MARKER-TWO\" condition: $a }\n");
+  config("scheduled_scans:\n  - name: every-minute\n    schedule: \"* * * * *\"\n    paths: [" + sched.path() + "]\n");
+  REQUIRE(::kill(agent.pid(), SIGHUP) == 0);
+  CHECK(WaitFor([&] { return ReadFileToString(data + "/events.jsonl")->find("\"type\":\"reloaded\"") != std::string::npos; }, 10000ms));
+  CHECK(InChild(mnt.path() + "/two.txt", false).first == EPERM);
+
+  // Excluded processes are not held up: exclude this very test program.
+  config("  processes: [" + std::filesystem::read_symlink("/proc/self/exe").string() + "]\n");
+  REQUIRE(::kill(agent.pid(), SIGHUP) == 0);
+  CHECK(WaitFor([&] {
+    auto ev = ReadFileToString(data + "/events.jsonl");
+    size_t first = ev->find("\"type\":\"reloaded\"");
+    return first != std::string::npos && ev->find("\"type\":\"reloaded\"", first + 1) != std::string::npos;
+  }, 10000ms));
+  CHECK(InChild(mnt.path() + "/one.txt", false).first == 0);
+
+  // The scheduled scan ran within the minute it was due (set by the first reload).
+  config("scheduled_scans:\n  - name: every-minute\n    schedule: \"* * * * *\"\n    paths: [" + sched.path() + "]\n");
+  REQUIRE(::kill(agent.pid(), SIGHUP) == 0);
+  CHECK(WaitFor([&] {
+    auto ev = ReadFileToString(data + "/events.jsonl");
+    return ev->find("\"type\":\"scheduled_scan_finished\"") != std::string::npos;
+  }, 70000ms));
+  auto ev = ReadFileToString(data + "/events.jsonl");
+  CHECK(ev->find("\"source\":\"scheduled:every-minute\"") != std::string::npos);
+  CHECK(ev->find("Marker_Two") != std::string::npos);
+  CHECK(agent.Stop() == 0);
+}
+
+}  // namespace
+}  // namespace mamori::agent

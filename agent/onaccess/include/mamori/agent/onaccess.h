@@ -69,6 +69,8 @@ class OnAccessMonitor {
   // After a clean verdict on `fd`'s file: the kernel stops asking about it
   // until the file is modified (an ignore mark the kernel clears on write).
   virtual void MarkClean(int fd) = 0;
+  // Drops every clean mark (new signatures: yesterday's clean may be today's detection).
+  virtual void ClearCleanMarks() = 0;
   virtual const OnAccessStats& stats() const = 0;
 };
 
