@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
-#include <mutex>
 #include <cstring>
 
 #include "budget.h"
@@ -33,50 +31,11 @@ namespace {
 // Per-worker read buffers above this are released after use so that one huge
 // file does not pin its size in every worker for the rest of the scan.
 constexpr size_t kKeepBufferCapacity = 8u << 20;
-
-// Process-wide: at most one top-level object larger than kKeepBufferCapacity
-// is held in memory at a time, whatever the number of workers, so peak memory
-// is bounded by one max_in_memory buffer plus the small ones. Big files are
-// rare; a worker waiting here costs little throughput.
-class LargeBufferGate {
- public:
-  void Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return !busy_; });
-    busy_ = true;
-  }
-  void Release() {
-    std::lock_guard<std::mutex> lock(mu_);
-    busy_ = false;
-    cv_.notify_one();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool busy_ = false;  // guarded by mu_
-};
-
-LargeBufferGate& TheLargeBufferGate() {
-  static LargeBufferGate gate;
-  return gate;
-}
-
-class LargeBufferHold {
- public:
-  LargeBufferHold() = default;
-  ~LargeBufferHold() { if (held_) TheLargeBufferGate().Release(); }
-  LargeBufferHold(const LargeBufferHold&) = delete;
-  LargeBufferHold& operator=(const LargeBufferHold&) = delete;
-  void Take() {
-    if (held_) return;
-    TheLargeBufferGate().Acquire();
-    held_ = true;
-  }
-
- private:
-  bool held_ = false;
-};
+// Top-level files above this are not held in memory for YARA: libyara maps
+// them itself (its scans catch SIGBUS, so a file truncated under the mapping
+// ends the scan with an error instead of the process). Containers among them
+// are walked by streaming from the descriptor.
+constexpr uint64_t kBigFile = 8u << 20;
 constexpr size_t kReadChunk = 1u << 20;
 
 // A growable byte buffer that, unlike std::string::resize, never zero-fills:
@@ -141,8 +100,10 @@ class Scanner::Impl {
   // `precomputed`: digests of `data` already taken while reading (top level).
   // `descend`: open containers/mail found in `data` (false when `data` is only
   // a prefix of the object).
+  // `yara_fd` >= 0: YARA scans that descriptor (a big file, mapped by libyara) instead of `data`.
   void ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
-                  internal::Budget& budget, ScanReport& report, const Digests* precomputed, bool descend = true);
+                  internal::Budget& budget, ScanReport& report, const Digests* precomputed, bool descend = true,
+                  int yara_fd = -1);
   bool ShouldHash(uint64_t size) const {
     return sigs_.allow.sha256_count() > 0 || !options_.size_prefilter || sigs_.hashes.MaySizeMatch(size);
   }
@@ -204,7 +165,7 @@ void Scanner::Impl::AddYaraMatches(std::vector<YaraMatch>& matches, const std::s
 
 void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
                                internal::Budget& budget, ScanReport& report, const Digests* precomputed,
-                               bool descend) {
+                               bool descend, int yara_fd) {
   std::string sha256;
   Digests computed;
   const Digests* d = precomputed;
@@ -226,7 +187,8 @@ void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, cons
   }
 
   if (yara_ != nullptr) {
-    Status s = yara_->ScanBuffer(data, budget.Remaining(), &matches_);
+    Status s = yara_fd >= 0 ? yara_->ScanFd(yara_fd, budget.Remaining(), &matches_)
+                            : yara_->ScanBuffer(data, budget.Remaining(), &matches_);
     if (s.code() == StatusCode::kDeadlineExceeded) {
       budget.Incomplete("time", object);
       budget.exhausted = true;
@@ -296,26 +258,26 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
   const uint64_t in_memory_limit = std::max<uint64_t>(options_.limits.max_in_memory, 1);
 
   // One read pass, hashing as the bytes arrive. The bytes are kept in memory
-  // only when something needs all of them (YARA, a container, mail);
-  // otherwise one chunk-sized buffer is reused. Reading until EOF rather than
+  // only when the file is small and something needs all of them (YARA, a
+  // container, mail); otherwise one chunk-sized buffer is reused. Reading until EOF rather than
   // to st_size copes with files that shrink or grow under us.
   const bool hash_whole = ShouldHash(static_cast<uint64_t>(st.st_size));
   hasher_.Reset(digest_kinds_);
   buffer_.Clear();
   const uint64_t expected = static_cast<uint64_t>(st.st_size) + 1;  // +1 sees EOF without another allocation
-  LargeBufferHold large;
-  // Declared after `large`: the big buffer is freed before the gate opens.
   struct ReleaseAtExit {
     ReadBuffer& buffer;
     ~ReleaseAtExit() { buffer.ReleaseIfAbove(kKeepBufferCapacity); }
   } release_at_exit{buffer_};
-  if (yara_ && std::min<uint64_t>(expected, in_memory_limit) > kKeepBufferCapacity) large.Take();
-  // Until the first chunk says whether the bytes are needed, reserve one chunk unless YARA needs them anyway.
-  buffer_.Reserve(static_cast<size_t>(std::min<uint64_t>(in_memory_limit, yara_ ? expected : std::min<uint64_t>(expected, kReadChunk))));
+  const bool big = expected > std::min(in_memory_limit, kBigFile);
+  // Until the first chunk says whether the bytes are needed, reserve one
+  // chunk, or the whole (small) file when YARA will want it anyway.
+  buffer_.Reserve(static_cast<size_t>(yara_ && !big ? expected : std::min<uint64_t>(expected, kReadChunk)));
   uint64_t total = 0;
-  bool keep = true;     // decided after the first chunk
+  bool keep = true;  // decided after the first chunk
   bool decided = false;
   bool timed_out = false;
+  internal::ContainerKind container = internal::ContainerKind::kNone;
   for (;;) {
     char* dst = stream_chunk_.get();
     size_t room = kReadChunk;
@@ -325,7 +287,6 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
         // The file is larger than stat said (or keep was just decided): grow to
         // the expected size first, then geometrically if it keeps growing.
         uint64_t want = buffer_.size() < expected ? expected : 2 * static_cast<uint64_t>(buffer_.capacity());
-        if (std::min<uint64_t>(want, in_memory_limit) > kKeepBufferCapacity) large.Take();
         buffer_.Reserve(static_cast<size_t>(std::min<uint64_t>(in_memory_limit, std::max<uint64_t>(want, buffer_.size() + 4096))));
       }
       dst = buffer_.data() + buffer_.size();
@@ -345,9 +306,11 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
     if (!decided) {
       decided = true;
       std::string_view head(buffer_.data(), buffer_.size());
-      keep = yara_ != nullptr ||
-             (options_.open_containers && internal::SniffContainer(head) != internal::ContainerKind::kNone) ||
-             (options_.open_mail && internal::LooksLikeMail(head));
+      container = options_.open_containers ? internal::SniffContainer(head) : internal::ContainerKind::kNone;
+      const bool mail = container == internal::ContainerKind::kNone && options_.open_mail && internal::LooksLikeMail(head);
+      // Mail is parsed in memory whatever its size; everything else is held
+      // only when small and something (YARA, a container walk) needs it.
+      keep = mail || (!big && (yara_ != nullptr || container != internal::ContainerKind::kNone));
     }
     if (!into_buffer && budget.TimeUp()) {
       timed_out = true;
@@ -364,18 +327,22 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
     report.verdict = Decide(report);
     return report;
   }
-  std::string_view bytes(buffer_.data(), keep ? buffer_.size() : 0);
-  const bool partial = keep && total > buffer_.size();
-  if (partial) {
-    budget.Incomplete("file-size: patterns scanned in the first " + std::to_string(buffer_.size()) + " bytes", path);
-  }
-  ScanObject(bytes, total, path, 0, budget, report, &digests, /*descend=*/keep && !partial);
-  if (partial && !budget.exhausted) {
-    // A container larger than memory is walked by streaming from the file.
-    auto kind = options_.open_containers ? internal::SniffContainer(bytes) : internal::ContainerKind::kNone;
-    if (kind != internal::ContainerKind::kNone) {
+  if (keep) {
+    std::string_view bytes(buffer_.data(), buffer_.size());
+    const bool partial = total > buffer_.size();
+    if (partial) {
+      budget.Incomplete("file-size: mail larger than the in-memory limit, first " + std::to_string(buffer_.size()) +
+                            " bytes decoded",
+                        path);
+    }
+    ScanObject(bytes, total, path, 0, budget, report, &digests, /*descend=*/true);
+  } else {
+    // Hash lookup, allow-list, and YARA over the file itself.
+    ScanObject({}, total, path, 0, budget, report, &digests, /*descend=*/false, yara_ ? fd : -1);
+    if (container != internal::ContainerKind::kNone && !budget.exhausted && !report.allowed) {
+      // A big container is walked by streaming from the file.
       internal::ContainerSource src{{}, fd, total};
-      internal::WalkContainer(src, kind, path, budget, [&](const std::string& name, std::string_view member) {
+      internal::WalkContainer(src, container, path, budget, [&](const std::string& name, std::string_view member) {
         ScanObject(member, member.size(), path + "!" + name, 1, budget, report, nullptr);
       });
     }

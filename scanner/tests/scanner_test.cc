@@ -275,7 +275,7 @@ TEST_CASE("Scanning a file that is shorter than its stat size does not crash") {
   CHECK(r.verdict == Verdict::kClean);
 }
 
-TEST_CASE("Files above the in-memory limit are hashed whole and their archives streamed") {
+TEST_CASE("Big files are hashed whole, YARA-scanned through the file, and their archives streamed") {
   ScanOptions o;
   o.limits.max_in_memory = 4096;
   TempDir dir;
@@ -283,7 +283,15 @@ TEST_CASE("Files above the in-memory limit are hashed whole and their archives s
   std::string p = dir.Write("big.tar", MakeArchive("tar", {{"pad", filler}, {"e.com", Eicar()}}));
   auto r = MakeScanner(TestSignatures(), o)->ScanFile(p);
   CHECK(HasFinding(r, p + "!e.com", "Test_EICAR"));
-  CHECK(HasIncomplete(r, "file-size"));
+  CHECK(r.incomplete.empty());
+  // YARA sees the whole big file, not a prefix.
+  std::string tail_marker = dir.Write("big-eicar.bin", std::string(20000, 'q') + Eicar());
+  testing::TempDir rules;
+  rules.Write("r/tail.yar", "rule Tail { strings: $e = \"EICAR-STANDARD\" condition: $e }\n");
+  auto tail_sigs = LoadSignatureDir(rules.path() + "/r");
+  REQUIRE(tail_sigs.ok());
+  auto rt = MakeScanner(*tail_sigs, o)->ScanFile(tail_marker);
+  CHECK(HasFinding(rt, tail_marker, "Tail"));
 
   std::string whole = kHarmless + std::string(10000, 'p');
   auto sigs = TestSignatures({Hasher::Of(whole).hex(DigestKind::kSha256) + ":*:Big.ByHash"});
