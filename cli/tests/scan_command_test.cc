@@ -1,6 +1,8 @@
 // End-to-end tests of `mamori scan` as a user runs it: the real binary, real files.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -10,49 +12,12 @@
 
 namespace {
 
-std::string Eicar() {
-  return std::string("X5O!P%@AP[4\\PZX54(P^)7CC)7}") + "$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-}
-
-class TempDir {
- public:
-  TempDir() {
-    std::string t = "/tmp/mamori-cli-XXXXXX";
-    REQUIRE(::mkdtemp(t.data()) != nullptr);
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string Write(const std::string& name, const std::string& data) const {
-    auto p = std::filesystem::path(path_) / name;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << data;
-    return p.string();
-  }
-
- private:
-  std::string path_;
-};
-
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
+using mamori::testing::Eicar;
+using mamori::testing::TempDir;
+using Run = mamori::testing::CommandResult;
 
 Run Mamori(const std::string& args) {
-  std::string cmd = std::string(MAMORI_BINARY) + " " + args + " 2>/dev/null";
-  FILE* f = ::popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  Run r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int status = ::pclose(f);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return mamori::testing::RunCommand(std::string(MAMORI_BINARY) + " " + args + " 2>/dev/null");
 }
 
 const std::string kSigs = std::string(" --signatures ") + MAMORI_SOURCE_DIR + "/signatures/default ";

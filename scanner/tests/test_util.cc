@@ -3,6 +3,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdio>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -108,6 +111,18 @@ std::string MakeCompressed(const std::string& filter, const std::string& data) {
   REQUIRE(archive_write_set_format_raw(a) == ARCHIVE_OK);
   SetFilter(a, filter);
   return Write(a, {{"data", data}});
+}
+
+CommandResult RunCommand(const std::string& command) {
+  FILE* f = ::popen(command.c_str(), "r");
+  REQUIRE(f != nullptr);
+  CommandResult r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  int status = ::pclose(f);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 std::shared_ptr<const scanner::SignatureSet> TestSignatures(const std::vector<std::string>& extra_hash_lines) {

@@ -39,6 +39,14 @@ std::string MakeArchive(const std::string& format, const Members& members, const
 // A single compressed stream (raw format), e.g. MakeCompressed("gzip", data).
 std::string MakeCompressed(const std::string& filter, const std::string& data);
 
+// Runs `command` with /bin/sh and returns its exit code and standard output
+// (append "2>&1" to the command to capture standard error too).
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+CommandResult RunCommand(const std::string& command);
+
 // A signature set with EICAR (YARA rule + hash), plus extra hash lines.
 std::shared_ptr<const scanner::SignatureSet> TestSignatures(const std::vector<std::string>& extra_hash_lines = {});
 

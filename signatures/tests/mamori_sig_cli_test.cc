@@ -9,22 +9,10 @@
 
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
+using Run = mamori::testing::CommandResult;
 
 Run Sig(const std::string& args) {
-  std::string cmd = std::string(MAMORI_SIG_BINARY) + " " + args + " 2>&1";
-  FILE* f = ::popen(cmd.c_str(), "r");
-  REQUIRE(f != nullptr);
-  Run r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int status = ::pclose(f);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return mamori::testing::RunCommand(std::string(MAMORI_SIG_BINARY) + " " + args + " 2>&1");
 }
 
 bool Has(const Run& r, const std::string& s) { return r.out.find(s) != std::string::npos; }

@@ -15,15 +15,7 @@
 namespace mamori::agent {
 
 std::string Event::ToJson() const {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char ts[64];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  std::string out = "{\"ts\":\"" + std::string(ts) + "\",\"type\":" + json::Quote(type_);
+  std::string out = "{\"ts\":\"" + log::NowTimestamp() + "\",\"type\":" + json::Quote(type_);
   for (const auto& [k, f] : fields_) {
     out += "," + json::Quote(k) + ":" + (f.number ? f.value : json::Quote(f.value));
   }

@@ -2,7 +2,10 @@
 // tmpfs, the real `mamori` CLI on the control socket.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,22 +28,9 @@ using testing::TempDir;
 using testing::TestMount;
 using testing::Watchdog;
 
-struct Run {
-  int exit_code = -1;
-  std::string out;
-};
+using Run = testing::CommandResult;
 
-Run Cli(const std::string& args) {
-  FILE* f = ::popen((std::string(MAMORI_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(f != nullptr);
-  Run r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
-  int st = ::pclose(f);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+Run Cli(const std::string& args) { return testing::RunCommand(std::string(MAMORI_BINARY) + " " + args + " 2>&1"); }
 
 // The agent under test, stopped with SIGTERM (or killed if it will not stop).
 class AgentProcess {
@@ -192,18 +182,13 @@ TEST_CASE("mamori-agent blocks and quarantines EICAR written to a watched mount,
 TEST_CASE("mamori-agent --check-config reports errors with file and line") {
   TempDir dir;
   std::string bad = dir.Write("bad.yaml", "data_dir: /tmp/x\nonaccess:\n  action: nuke\n");
-  FILE* f = ::popen((std::string(MAMORI_AGENT_BINARY) + " --check-config --config " + bad + " 2>&1").c_str(), "r");
-  char buf[1024] = {};
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  int st = ::pclose(f);
-  CHECK(WEXITSTATUS(st) == 2);
-  CHECK(std::string(buf, n).find(bad + ":3:11: onaccess.action") != std::string::npos);
+  auto r = testing::RunCommand(std::string(MAMORI_AGENT_BINARY) + " --check-config --config " + bad + " 2>&1");
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find(bad + ":3:11: onaccess.action") != std::string::npos);
   std::string good = dir.Write("good.yaml", "data_dir: /tmp/x\nsignatures: [" MAMORI_SOURCE_DIR "/signatures/default]\n");
-  f = ::popen((std::string(MAMORI_AGENT_BINARY) + " --check-config --config " + good + " 2>&1").c_str(), "r");
-  n = std::fread(buf, 1, sizeof buf - 1, f);
-  st = ::pclose(f);
-  CHECK(WEXITSTATUS(st) == 0);
-  CHECK(std::string(buf, n).find("OK") != std::string::npos);
+  r = testing::RunCommand(std::string(MAMORI_AGENT_BINARY) + " --check-config --config " + good + " 2>&1");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("OK") != std::string::npos);
 }
 
 }  // namespace
@@ -268,6 +253,76 @@ TEST_CASE("mamori-agent honors exclusions, reloads signatures on SIGHUP and runs
   CHECK(ev->find("\"source\":\"scheduled:every-minute\"") != std::string::npos);
   CHECK(ev->find("Marker_Two") != std::string::npos);
   CHECK(agent.Stop() == 0);
+}
+
+}  // namespace
+}  // namespace mamori::agent
+
+namespace mamori::agent {
+namespace {
+
+TEST_CASE("mamori-agent tells systemd it is ready, pings the watchdog, and takes a signed bundle update") {
+  TempDir dir;
+  // A stand-in for systemd's notify socket.
+  const std::string notify = dir.path() + "/notify.sock";
+  int nfd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(nfd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", notify.c_str());
+  REQUIRE(::bind(nfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string sock = dir.path() + "/agent.sock";
+  const std::string pub = dir.path() + "/pub";
+  // A publisher key and two bundles: version 1 loaded at start, version 2 pushed.
+  const std::string sig = MAMORI_SIG_BINARY;
+  dir.Write("b1/yara/one.yar", "rule One { strings: $a = \"MAMORI-BUNDLE-ONE\" condition: $a }\n");
+  dir.Write("b2/yara/two.yar", "rule Two { strings: $a = \"MAMORI-BUNDLE-TWO\" condition: $a }\n");
+  REQUIRE(std::system((sig + " keygen " + pub + " > /dev/null").c_str()) == 0);
+  for (int v : {1, 2}) {
+    std::string cmd = sig + " build " + dir.path() + "/b" + std::to_string(v) + " -o " + dir.path() + "/v" +
+                      std::to_string(v) + ".mbundle --version " + std::to_string(v) + " --key " + pub + ".key > /dev/null";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  std::string config = dir.Write("agent.yaml", "data_dir: " + dir.path() + "/data\ncontrol_socket: " + sock +
+                                                    "\nsignatures: [" + dir.path() + "/v1.mbundle]\ntrusted_keys: [" +
+                                                    pub + ".pub]\nonaccess:\n  enabled: false\n");
+  ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "200000", 1);
+  AgentProcess agent(config, sock, dir.path() + "/agent.log");
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  std::string got;
+  for (int i = 0; i < 40 && got.find("WATCHDOG=1") == std::string::npos; ++i) {
+    pollfd p{nfd, POLLIN, 0};
+    if (::poll(&p, 1, 100) == 1) {
+      char buf[256];
+      ssize_t n = ::recv(nfd, buf, sizeof buf, 0);
+      if (n > 0) got.append(buf, static_cast<size_t>(n)).append("|");
+    }
+  }
+  CHECK(got.find("READY=1") != std::string::npos);
+  CHECK(got.find("WATCHDOG=1") != std::string::npos);
+
+  const std::string s = " --socket " + sock;
+  CHECK(Cli("status" + s).out.find("bundle 1") != std::string::npos);
+  Run update = Cli("update --bundle " + dir.path() + "/v2.mbundle" + s);
+  CHECK(update.exit_code == 0);
+  CHECK(update.out.find("installed bundle version 2") != std::string::npos);
+  // Replaying version 1 is refused: versions only go up.
+  Run replay = Cli("update --bundle " + dir.path() + "/v1.mbundle" + s);
+  CHECK(replay.exit_code == 1);
+  CHECK(replay.out.find("downgrade or replay refused") != std::string::npos);
+  TempDir scan;
+  scan.Write("x.txt", "MAMORI-BUNDLE-TWO");
+  Run found = Cli("scan --agent " + scan.path() + s);
+  CHECK(found.exit_code == 1);
+  CHECK(found.out.find("Two FOUND") != std::string::npos);
+  REQUIRE(WaitFor([&] { return Cli("quarantine list" + s).out.size() > 32; }, 5000ms));
+  std::string id = Cli("quarantine list" + s).out.substr(0, 32);
+  CHECK(Cli("quarantine delete " + id + s).exit_code == 0);
+  CHECK(Cli("quarantine list" + s).out.empty());
+  CHECK(agent.Stop() == 0);
+  ::close(nfd);
 }
 
 }  // namespace

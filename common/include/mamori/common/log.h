@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sstream>
+#include <string>
 #include <string_view>
 
 namespace mamori::log {
@@ -14,6 +15,9 @@ Level GetLevel();
 // JSON lines ({"ts":...,"level":...,"msg":...}) instead of plain text.
 void SetJson(bool json);
 void Write(Level level, std::string_view message);
+
+// Now as RFC 3339 UTC with milliseconds: "2026-11-26T20:48:14.123Z".
+std::string NowTimestamp();
 
 }  // namespace mamori::log
 
