@@ -280,6 +280,10 @@ void HashDb::Finalize() {
   sizes_sorted_.clear();
   for (Table& t : tables_) {
     const size_t n = t.count();
+    if (n == 0) {
+      t.bucket_start.clear();  // Lookup checks count() first; an empty kind costs nothing
+      continue;
+    }
     // Counting sort on the 16-bit prefix, then a small sort inside each bucket:
     // far cheaper than one comparison sort over a million 32-byte keys.
     t.bucket_start.assign(65537, 0);
