@@ -40,7 +40,7 @@ read -r scan_s scan_kb < <(secs "$MAMORI" scan --no-cache --signatures "$B/milli
 size_mb=$(awk -v b="$(stat -c %s "$B/million.mbundle")" 'BEGIN{printf "%.1f", b/1e6}')
 
 # Rule profile over a 32 MB sample of real binaries.
-"$SIG" profile "$RULES_DIR/yara-rules-all.yar" --corpus /usr/bin --top 15 --max-bytes 33554432 > "$B/profile.txt"
+"$SIG" profile "$RULES_DIR/yara-rules-all.yar" --corpus /usr/bin --top 15 --max-bytes 16777216 > "$B/profile.txt"
 
 {
   echo "# Bundle benchmark"
@@ -59,7 +59,7 @@ size_mb=$(awk -v b="$(stat -c %s "$B/million.mbundle")" 'BEGIN{printf "%.1f", b/
   echo
   echo "## Slowest rules of yara-rules-all.yar"
   echo
-  echo "\`mamori-sig profile ../shared/bench/rules/yara-rules-all.yar --corpus /usr/bin --max-bytes 32M --top 15\`:"
+  echo "\`mamori-sig profile ../shared/bench/rules/yara-rules-all.yar --corpus /usr/bin --max-bytes 16M --top 15\`:"
   echo
   echo '```'
   cat "$B/profile.txt"

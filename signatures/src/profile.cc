@@ -175,16 +175,28 @@ std::set<std::string> ReferencedRules(const std::string& text, const std::map<st
   return out;
 }
 
-double TimeScan(const std::shared_ptr<const scanner::YaraRules>& rules, const std::vector<std::string>& corpus) {
+// Seconds to scan the corpus with `rules`, stopping at `budget` (then
+// *capped is set): one pathological rule must not hold the profile for hours.
+double TimeScan(const std::shared_ptr<const scanner::YaraRules>& rules, const std::vector<std::string>& corpus,
+                std::chrono::milliseconds budget, bool* capped) {
   auto sc = scanner::YaraScanner::Create(rules);
   if (!sc.ok()) return 0;
   std::vector<scanner::YaraMatch> matches;
   auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::steady_clock::now() - start; };
   for (const auto& data : corpus) {
+    auto left = budget - std::chrono::duration_cast<std::chrono::milliseconds>(elapsed());
+    if (left.count() <= 0) {
+      *capped = true;
+      break;
+    }
     matches.clear();
-    (void)(*sc)->ScanBuffer(data, std::chrono::seconds(600), &matches);
+    if ((*sc)->ScanBuffer(data, left, &matches).code() == StatusCode::kDeadlineExceeded) {
+      *capped = true;
+      break;
+    }
   }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double>(elapsed()).count();
 }
 
 }  // namespace
@@ -195,7 +207,7 @@ Status SplitYaraRules(std::string_view text, const std::string& file, std::vecto
 }
 
 Result<ProfileReport> ProfileRules(const std::vector<std::string>& rule_files, const std::string& corpus_dir,
-                                   uint64_t max_corpus_bytes) {
+                                   uint64_t max_corpus_bytes, std::chrono::milliseconds per_rule_budget) {
   ProfileReport report;
   std::vector<std::string> corpus;
   std::error_code ec;
@@ -216,7 +228,8 @@ Result<ProfileReport> ProfileRules(const std::vector<std::string>& rule_files, c
   // The whole set first: it must compile, and it gives the reference time.
   auto all = scanner::YaraRules::CompileFiles(rule_files);
   if (!all.ok()) return all.status();
-  report.all_rules_seconds = TimeScan(*all, corpus);
+  bool all_capped = false;
+  report.all_rules_seconds = TimeScan(*all, corpus, std::chrono::hours(1), &all_capped);
 
   for (const std::string& file : rule_files) {
     auto text = ReadFileToString(file);
@@ -252,7 +265,7 @@ Result<ProfileReport> ProfileRules(const std::vector<std::string>& rule_files, c
       if (!compiled.ok()) {
         cost.error = compiled.status().message();
       } else {
-        cost.seconds = TimeScan(*compiled, corpus);
+        cost.seconds = TimeScan(*compiled, corpus, per_rule_budget, &cost.capped);
         report.sum_seconds += cost.seconds;
       }
       report.rules.push_back(std::move(cost));

@@ -300,10 +300,11 @@ int Profile(const Args& a) {
       continue;
     }
     if (shown++ >= *top) continue;
-    std::printf("%10.4f %6.1f%%  %s (%s)\n", r.seconds, report->sum_seconds > 0 ? 100 * r.seconds / report->sum_seconds : 0,
+    std::printf("%9.4f%s %6.1f%%  %s (%s)\n", r.seconds, r.capped ? "+" : " ", report->sum_seconds > 0 ? 100 * r.seconds / report->sum_seconds : 0,
                 r.rule.c_str(), r.where.c_str());
   }
   if (failed > 0) std::printf("\n%zu rule(s) could not be compiled alone and were not measured\n", failed);
+  std::printf("(+ = stopped at the 10 s per-rule budget: the rule costs more than shown)\n");
   return kOk;
 }
 

@@ -7,6 +7,7 @@
 // Thread safety: free function, no shared state.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ struct RuleCost {
   std::string rule;       // rule name
   std::string where;      // "file:line" of the rule
   double seconds = 0;     // scan time over the corpus, this rule alone
+  bool capped = false;    // stopped at the per-rule budget: the real cost is higher
   std::string error;      // set when the rule could not be compiled alone
 };
 
@@ -44,7 +46,9 @@ struct RuleSource {
 Status SplitYaraRules(std::string_view text, const std::string& file, std::vector<std::string>* imports,
                       std::vector<RuleSource>* rules);
 
+// Each rule is measured for at most `per_rule_budget` (then marked capped).
 Result<ProfileReport> ProfileRules(const std::vector<std::string>& rule_files, const std::string& corpus_dir,
-                                   uint64_t max_corpus_bytes);
+                                   uint64_t max_corpus_bytes,
+                                   std::chrono::milliseconds per_rule_budget = std::chrono::seconds(10));
 
 }  // namespace mamori::signatures
