@@ -289,19 +289,27 @@ int Profile(const Args& a) {
   auto report = signatures::ProfileRules(a.positional, corpus, *max_bytes);
   if (!report.ok()) return Fail(report.status());
   std::printf("corpus: %zu files, %.1f MB held in memory\n", report->corpus_files, report->corpus_bytes / 1e6);
-  std::printf("all rules together: %.3f s; sum of rules alone: %.3f s\n\n", report->all_rules_seconds,
-              report->sum_seconds);
-  std::printf("%10s %7s  %s\n", "seconds", "share", "rule (where)");
+  std::printf("all rules together: %.3f s; one pass with a trivial rule (baseline): %.3f s\n",
+              report->all_rules_seconds, report->baseline_seconds);
+  std::printf("cost of each rule beyond the baseline, slowest first (share of all rules' extra cost):\n\n");
+  std::printf("%10s %7s  %s\n", "extra s", "share", "rule (where)");
   size_t shown = 0;
   size_t failed = 0;
+  double top_extra = 0;
   for (const auto& r : report->rules) {
     if (!r.error.empty()) {
       ++failed;
       continue;
     }
     if (shown++ >= *top) continue;
-    std::printf("%9.4f%s %6.1f%%  %s (%s)\n", r.seconds, r.capped ? "+" : " ", report->sum_seconds > 0 ? 100 * r.seconds / report->sum_seconds : 0,
-                r.rule.c_str(), r.where.c_str());
+    top_extra += r.extra;
+    std::printf("%9.4f%s %6.1f%%  %s (%s)\n", r.extra, r.capped ? "+" : " ",
+                report->sum_extra > 0 ? 100 * r.extra / report->sum_extra : 0, r.rule.c_str(), r.where.c_str());
+  }
+  const size_t measured = report->rules.size() - failed;
+  if (measured > *top && report->sum_extra > top_extra) {
+    std::printf("\nthe %llu slowest rules cost %.1fx all %zu others together\n", static_cast<unsigned long long>(*top),
+                top_extra / (report->sum_extra - top_extra), measured - static_cast<size_t>(*top));
   }
   if (failed > 0) std::printf("\n%zu rule(s) could not be compiled alone and were not measured\n", failed);
   std::printf("(+ = stopped at the 10 s per-rule budget: the rule costs more than shown)\n");
