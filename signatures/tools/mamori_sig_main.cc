@@ -289,7 +289,7 @@ int Profile(const Args& a) {
   auto report = signatures::ProfileRules(a.positional, corpus, *max_bytes);
   if (!report.ok()) return Fail(report.status());
   std::printf("corpus: %zu files, %.1f MB held in memory\n", report->corpus_files, report->corpus_bytes / 1e6);
-  std::printf("all rules together: %.3f s; one pass with a trivial rule (baseline): %.3f s\n",
+  std::printf("all rules together: %.3f s; one pass with one plain string (baseline): %.3f s\n",
               report->all_rules_seconds, report->baseline_seconds);
   std::printf("cost of each rule beyond the baseline, slowest first (share of all rules' extra cost):\n\n");
   std::printf("%10s %7s  %s\n", "extra s", "share", "rule (where)");

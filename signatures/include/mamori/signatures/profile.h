@@ -20,7 +20,7 @@ struct RuleCost {
   std::string rule;       // rule name
   std::string where;      // "file:line" of the rule
   double seconds = 0;     // scan time over the corpus, this rule alone
-  double extra = 0;       // seconds above the baseline (a rule that never matches anything)
+  double extra = 0;       // seconds above the baseline (one plain string that never matches)
   bool capped = false;    // stopped at the per-rule budget: the real cost is higher
   std::string error;      // set when the rule could not be compiled alone
 };
@@ -29,7 +29,7 @@ struct ProfileReport {
   std::vector<RuleCost> rules;  // slowest first; uncompilable ones last
   double all_rules_seconds = 0; // every rule compiled together, same corpus
   double sum_seconds = 0;       // sum over rules measured alone
-  double baseline_seconds = 0;  // one trivial rule over the same corpus: the fixed cost of a pass
+  double baseline_seconds = 0;  // one plain-string rule over the same corpus: the cost of a pass
   double sum_extra = 0;         // sum of RuleCost::extra
   uint64_t corpus_bytes = 0;
   size_t corpus_files = 0;
