@@ -123,8 +123,10 @@ class FanotifyMonitor final : public OnAccessMonitor {
     return Status::Ok();
   }
 
-  void Answer(Pending& p, AccessVerdict v) {
-    if (!p.event.permission() || p.answered.exchange(true)) return;
+  // True for exactly one caller per permission event: the one that answers it.
+  static bool Claim(Pending& p) { return p.event.permission() && !p.answered.exchange(true); }
+
+  void Respond(Pending& p, AccessVerdict v) {
     struct fanotify_response r {};
     r.fd = p.event.fd;
     r.response = v == AccessVerdict::kAllow ? FAN_ALLOW : FAN_DENY;
@@ -132,6 +134,10 @@ class FanotifyMonitor final : public OnAccessMonitor {
       MAMORI_LOG(kError, "fanotify response failed for " << p.event.path << ": " << std::strerror(errno));
     }
     ++(v == AccessVerdict::kAllow ? stats_.allowed : stats_.denied);
+  }
+
+  void Answer(Pending& p, AccessVerdict v) {
+    if (Claim(p)) Respond(p, v);
   }
 
   void ReadLoop() {
@@ -163,6 +169,9 @@ class FanotifyMonitor final : public OnAccessMonitor {
         auto p = std::make_shared<Pending>();
         p->event.fd = m->fd;
         p->event.pid = m->pid;
+        // Resolved here, before any other thread sees the event: from now on
+        // the event is read-only (workers and the deadline watcher share it).
+        if (m->pid != self) p->event.path = PathOf(m->fd);
         const bool perm = (m->mask & (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)) != 0;
         p->event.kind = (m->mask & FAN_OPEN_EXEC_PERM) ? AccessEvent::Kind::kExec
                         : (m->mask & FAN_OPEN_PERM)    ? AccessEvent::Kind::kOpen
@@ -208,7 +217,6 @@ class FanotifyMonitor final : public OnAccessMonitor {
         }
       }
       if (p->event.permission() && p->answered) continue;  // the deadline passed while queued
-      p->event.path = PathOf(p->event.fd);
       AccessVerdict v = decide_ ? decide_(p->event) : AccessVerdict::kAllow;
       Answer(*p, v);
       Forget(p);
@@ -232,15 +240,19 @@ class FanotifyMonitor final : public OnAccessMonitor {
           continue;
         }
         if (Clock::now() >= p->deadline) {
-          Answer(*p, AccessVerdict::kAllow);
-          ++stats_.timeouts;
-          if (report_) {
-            AccessEvent copy = p->event;
-            lock.unlock();
-            report_("timeout", &copy);
-            lock.lock();
+          if (Claim(*p)) {
+            // Counted before the answer: whoever sees the waiter released sees the count.
+            ++stats_.timeouts;
+            Respond(*p, AccessVerdict::kAllow);
           }
+          std::shared_ptr<Pending> keep = p;
           it = inflight_.erase(it);
+          if (report_) {
+            lock.unlock();
+            report_("timeout", &keep->event);
+            lock.lock();
+            it = inflight_.begin();  // the list may have changed while unlocked
+          }
           continue;
         }
         next = std::min(next, p->deadline);
