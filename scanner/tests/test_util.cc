@@ -126,7 +126,8 @@ CommandResult RunCommand(const std::string& command) {
 }
 
 std::shared_ptr<const scanner::SignatureSet> TestSignatures(const std::vector<std::string>& extra_hash_lines) {
-  static TempDir* dir = new TempDir();  // lives for the test process
+  static TempDir dir_holder;  // removed when the test process exits
+  TempDir* dir = &dir_holder;
   static int n = 0;
   std::string sub = "set" + std::to_string(++n);
   dir->Write(sub + "/eicar.yar",
