@@ -249,29 +249,21 @@ std::string HumanBytes(double b) {
   return buf;
 }
 
-bool IsBundle(const std::string& path) {
-  return path.size() > 8 && path.compare(path.size() - 8, 8, ".mbundle") == 0;
-}
-
 Result<std::shared_ptr<const scanner::SignatureSet>> LoadSignaturesOrBundle(const std::vector<std::string>& paths,
                                                                             std::vector<std::string> pubkeys) {
-  const bool any_bundle = std::any_of(paths.begin(), paths.end(), IsBundle);
-  if (!any_bundle) return scanner::LoadSignatures(paths);
-  if (paths.size() != 1) return InvalidArgumentError("a signature bundle must be the only --signatures source");
-  if (pubkeys.empty()) {
+  // Without --pubkey, a bundle is verified with the keys installed for the agent.
+  if (pubkeys.empty() && std::any_of(paths.begin(), paths.end(), signatures::IsBundlePath)) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(kTrustedKeysDir, ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
       if (it->path().extension() == ".pub") pubkeys.push_back(it->path().string());
     }
+    if (pubkeys.empty()) {
+      return InvalidArgumentError(std::string("no trusted key to verify a bundle: pass --pubkey or install one in ") +
+                                  kTrustedKeysDir);
+    }
   }
-  if (pubkeys.empty()) {
-    return InvalidArgumentError(std::string("no trusted key to verify ") + paths[0] + ": pass --pubkey or install one in " +
-                                kTrustedKeysDir);
-  }
-  signatures::TrustedKeys keys;
-  for (const auto& k : pubkeys) MAMORI_RETURN_IF_ERROR(keys.AddFile(k));
-  return signatures::LoadBundle(paths[0], keys);
+  return signatures::LoadSignatureSources(paths, pubkeys);
 }
 
 }  // namespace

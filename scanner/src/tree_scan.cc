@@ -171,10 +171,8 @@ class TreeScan {
           continue;
         }
         struct stat st {};
-        bool is_link = type == DT_LNK;
         if (::lstat(path.c_str(), &st) != 0) continue;  // vanished
-        is_link = S_ISLNK(st.st_mode);
-        if (is_link) {
+        if (S_ISLNK(st.st_mode)) {
           if (!options_.follow_symlinks || ::stat(path.c_str(), &st) != 0) {
             ++progress_->skipped;
             continue;

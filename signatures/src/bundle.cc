@@ -300,6 +300,23 @@ Result<std::shared_ptr<const scanner::SignatureSet>> LoadBundle(const std::strin
   return set;
 }
 
+bool IsBundlePath(const std::string& path) {
+  return path.size() > 8 && path.compare(path.size() - 8, 8, ".mbundle") == 0;
+}
+
+Result<std::shared_ptr<const scanner::SignatureSet>> LoadSignatureSources(
+    const std::vector<std::string>& paths, const std::vector<std::string>& trusted_key_files,
+    uint64_t min_exclusive_version) {
+  if (std::none_of(paths.begin(), paths.end(), IsBundlePath)) return scanner::LoadSignatures(paths);
+  if (paths.size() != 1) return InvalidArgumentError("a signature bundle must be the only signature source");
+  if (trusted_key_files.empty()) return InvalidArgumentError("no trusted key to verify " + paths[0]);
+  TrustedKeys keys;
+  for (const auto& k : trusted_key_files) MAMORI_RETURN_IF_ERROR(keys.AddFile(k));
+  ReadOptions o;
+  o.min_exclusive_version = min_exclusive_version;
+  return LoadBundle(paths[0], keys, o);
+}
+
 namespace {
 
 struct SourceFile {

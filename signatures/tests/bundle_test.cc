@@ -276,3 +276,25 @@ TEST_CASE("A hash-only bundle with 1,000,000 SHA-256 entries loads") {
 
 }  // namespace
 }  // namespace mamori::signatures
+
+namespace mamori::signatures {
+namespace {
+
+TEST_CASE("LoadSignatureSources takes one verified bundle or plain signature files, never a mix") {
+  Publisher p;
+  std::string bundle = p.Build(4);
+  std::string pub = p.dir.path() + "/pub.pub";
+  auto ok = LoadSignatureSources({bundle}, {pub}, 3);
+  REQUIRE(ok.ok());
+  CHECK((*ok)->bundle_version == 4);
+  CHECK(LoadSignatureSources({bundle}, {pub}, 4).status().code() == StatusCode::kFailedPrecondition);
+  CHECK(LoadSignatureSources({bundle}, {}).status().message().find("no trusted key") != std::string::npos);
+  CHECK(LoadSignatureSources({bundle, p.dir.path() + "/src/yara"}, {pub}).status().message().find("only signature source") !=
+        std::string::npos);
+  auto plain = LoadSignatureSources({p.dir.path() + "/src/yara"}, {});
+  REQUIRE(plain.ok());
+  CHECK((*plain)->bundle_version == 0);
+}
+
+}  // namespace
+}  // namespace mamori::signatures

@@ -41,8 +41,6 @@ std::string ExeOf(pid_t pid) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-bool IsBundle(const std::string& p) { return p.size() > 8 && p.compare(p.size() - 8, 8, ".mbundle") == 0; }
-
 std::string FirstSignature(const scanner::ScanReport& r) {
   return r.findings.empty() ? std::string() : r.findings.front().signature;
 }
@@ -51,15 +49,7 @@ std::string FirstSignature(const scanner::ScanReport& r) {
 
 Result<std::shared_ptr<const scanner::SignatureSet>> LoadConfiguredSignatures(const AgentConfig& config,
                                                                               uint64_t min_exclusive_version) {
-  if (config.signatures.size() == 1 && IsBundle(config.signatures[0])) {
-    signatures::TrustedKeys keys;
-    for (const auto& k : config.trusted_keys) MAMORI_RETURN_IF_ERROR(keys.AddFile(k));
-    if (keys.empty()) return InvalidArgumentError(config.source + ": a signature bundle needs trusted_keys");
-    signatures::ReadOptions o;
-    o.min_exclusive_version = min_exclusive_version;
-    return signatures::LoadBundle(config.signatures[0], keys, o);
-  }
-  return scanner::LoadSignatures(config.signatures);
+  return signatures::LoadSignatureSources(config.signatures, config.trusted_keys, min_exclusive_version);
 }
 
 Agent::Agent(AgentConfig config) : config_(std::move(config)) {}

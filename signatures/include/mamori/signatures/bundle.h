@@ -73,6 +73,17 @@ Result<Manifest> ReadManifestUnverified(const std::string& path);
 Result<std::shared_ptr<const scanner::SignatureSet>> LoadBundle(const std::string& path, const TrustedKeys& trusted,
                                                                 const ReadOptions& options = {});
 
+// True for a signature bundle file name ("*.mbundle").
+bool IsBundlePath(const std::string& path);
+
+// Loads signatures from `paths`: either exactly one bundle, verified against
+// the public keys in `trusted_key_files` and newer than
+// `min_exclusive_version`, or signature folders and files (scanner::LoadSignatures).
+// A bundle mixed with other sources, or a bundle with no trusted key, is refused.
+Result<std::shared_ptr<const scanner::SignatureSet>> LoadSignatureSources(
+    const std::vector<std::string>& paths, const std::vector<std::string>& trusted_key_files,
+    uint64_t min_exclusive_version = 0);
+
 struct BuildOptions {
   uint64_t version = 0;
   bool strict = false;  // refuse YARA rules that draw slow-scan warnings
