@@ -361,7 +361,8 @@ void ProcessTable::Apply(Event* e) {
         if (ctx.cgroup.empty()) ctx.cgroup = en->ctx.cgroup;
         if (ctx.start_time_ns == 0) ctx.start_time_ns = en->ctx.start_time_ns;
       }
-      if (ctx.start_time_ns == 0) ctx.start_time_ns = now;
+      // Unknown stays 0: an exec's own time is not the process's start, and a
+      // wrong start time would make responses refuse the process as recycled.
       ctx.user.clear();
       Entry* stored = Insert(ctx);
       Complete(&p, stored->ctx);

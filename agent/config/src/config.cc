@@ -303,12 +303,48 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml, const std::string& s
        }
        return Status::Ok();
      }},
+    {"behavior", [&](const YAML::Node& n, const std::string& k) {
+       return r.Map(n, k, {
+         {"enabled", boolean(&c.behavior_enabled)},
+         {"sensor", [&](const YAML::Node& sn, const std::string& sk) {
+            MAMORI_RETURN_IF_ERROR(r.String(sn, sk, &c.behavior_sensor));
+            static const std::set<std::string> kSensors = {"auto", "ebpf", "procconn", "replay", "none"};
+            if (kSensors.count(c.behavior_sensor) == 0) {
+              return r.Error(sn, sk, "expected one of auto, ebpf, procconn, replay, none");
+            }
+            return Status::Ok();
+          }},
+         {"replay_file", str(&c.behavior_replay_file)},
+         {"rules", paths(&c.behavior_rules)},
+         {"watch_paths", [&](const YAML::Node& wn, const std::string& wk) {
+            MAMORI_RETURN_IF_ERROR(r.AbsolutePaths(wn, wk, &c.behavior_watch_paths));
+            // Prefixes are compared on whole components: "/tmp" means "/tmp/".
+            for (auto& p : c.behavior_watch_paths) {
+              if (p.back() != '/') p.push_back('/');
+            }
+            return Status::Ok();
+          }},
+         {"responses", boolean(&c.behavior_responses)},
+         {"protected_paths", paths(&c.behavior_protected_paths)},
+         {"max_processes", [&](const YAML::Node& mn, const std::string& mk) {
+            MAMORI_RETURN_IF_ERROR(r.Size(mn, mk, &c.behavior_max_processes));
+            if (c.behavior_max_processes < 256 || c.behavior_max_processes > (1u << 22)) {
+              return r.Error(mn, mk, "must be between 256 and 4194304");
+            }
+            return Status::Ok();
+          }},
+         {"record_events", boolean(&c.behavior_record_events)},
+       });
+     }},
     {"watchdog_interval_ms", millis(&c.watchdog_interval, 3600000)},
   });
   if (!s.ok()) return s;
   if (c.data_dir.empty() || c.data_dir.front() != '/') return InvalidArgumentError(source + ": data_dir must be absolute");
   if (c.control_socket.empty() || c.control_socket.front() != '/') {
     return InvalidArgumentError(source + ": control_socket must be absolute");
+  }
+  if (c.behavior_enabled && c.behavior_sensor == "replay" && c.behavior_replay_file.empty()) {
+    return InvalidArgumentError(source + ": behavior.sensor replay needs behavior.replay_file");
   }
   return c;
 }

@@ -50,6 +50,27 @@ scheduled_scans:
   CHECK(c->scheduled_scans[0].schedule == "30 3 * * 1-5");
 }
 
+TEST_CASE("The behavior section configures sensor, rules, watched paths and responses") {
+  auto c = ParseAgentConfig(R"(
+behavior:
+  sensor: procconn
+  rules: [/etc/mamori/behavior, /usr/share/mamori/behavior]
+  watch_paths: [/srv/www, /tmp/]
+  responses: false
+  protected_paths: [/opt/app/]
+  max_processes: 4096
+  record_events: true
+)", "agent.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->behavior_enabled);
+  CHECK(c->behavior_sensor == "procconn");
+  CHECK(c->behavior_rules.size() == 2);
+  CHECK(c->behavior_watch_paths == std::vector<std::string>{"/srv/www/", "/tmp/"});
+  CHECK(!c->behavior_responses);
+  CHECK(c->behavior_max_processes == 4096);
+  CHECK(c->behavior_record_events);
+}
+
 TEST_CASE("An empty config means every default") {
   auto c = ParseAgentConfig("", "agent.yaml");
   REQUIRE(c.ok());
@@ -69,6 +90,9 @@ TEST_CASE("Config errors name file, line and column") {
       {"scheduled_scans:\n  - schedule: \"61 * * * *\"\n    paths: [/x]\n", "agent.yaml:2:15: scheduled_scans.schedule: bad cron field '61'"},
       {"onaccess: [1, 2\n", "agent.yaml:2:1: "},
       {"log_json: maybe\n", "agent.yaml:1:11: log_json: expected true or false"},
+      {"behavior:\n  sensor: kprobe\n", "agent.yaml:2:11: behavior.sensor: expected one of auto, ebpf, procconn, replay, none"},
+      {"behavior:\n  max_processes: 10\n", "agent.yaml:2:18: behavior.max_processes: must be between 256"},
+      {"behavior:\n  sensor: replay\n", "agent.yaml: behavior.sensor replay needs behavior.replay_file"},
   };
   for (const auto& c : cases) {
     auto r = ParseAgentConfig(c.yaml, "agent.yaml");

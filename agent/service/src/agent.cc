@@ -74,6 +74,17 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
   auto vault = quarantine::Vault::Open(config.data_dir + "/quarantine", vo);
   if (!vault.ok()) return vault.status();
   a->vault_ = std::move(*vault);
+  if (config.behavior_enabled) {
+    quarantine::Vault* v = a->vault_.get();
+    auto behavior = BehaviorService::Create(config, a->events_.get(),
+                                            [v](const std::string& path, const std::string& detection) -> Result<std::string> {
+                                              auto rec = v->Quarantine(path, -1, detection, "behavior");
+                                              if (!rec.ok()) return rec.status();
+                                              return rec->id;
+                                            });
+    if (!behavior.ok()) return behavior.status();
+    a->behavior_ = std::move(*behavior);
+  }
   return a;
 }
 
@@ -100,6 +111,7 @@ Status Agent::Start() {
     monitor_ = std::move(*m);
     MAMORI_RETURN_IF_ERROR(monitor_->Start().WithContext("on-access"));
   }
+  if (behavior_) MAMORI_RETURN_IF_ERROR(behavior_->Start());
   std::vector<uid_t> uids(c.control_uids.begin(), c.control_uids.end());
   auto control = ControlServer::Start(c.control_socket, uids,
                                       [this](const ControlPeer& p, const std::vector<std::string>& r, ControlReply& reply) {
@@ -119,6 +131,7 @@ void Agent::Stop() {
   if (!running_.exchange(false)) return;
   // Permission events first: processes are waiting on them.
   if (monitor_) monitor_->Stop();
+  if (behavior_) behavior_->Stop();
   if (control_) control_->Stop();
   {
     std::lock_guard<std::mutex> lock(action_mu_);
@@ -145,6 +158,13 @@ Status Agent::Reload() {
   if (!sigs.ok()) {
     events_->Append(Event("reload_refused").Str("reason", sigs.status().message()));
     return sigs.status();
+  }
+  if (behavior_) {
+    Status b = behavior_->ReloadRules(*fresh);
+    if (!b.ok()) {
+      events_->Append(Event("reload_refused").Str("reason", b.message()));
+      return b;
+    }
   }
   Status s = signatures_.Install(*sigs);
   if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) return s;  // same bundle again is fine
@@ -453,6 +473,7 @@ std::string Agent::StatusText() const {
   } else {
     out += "on-access    off\n";
   }
+  out += (behavior_ ? behavior_->StatusLine() : std::string("behavior     off")) + "\n";
   auto items = vault_->List();
   out += "quarantine   " + (items.ok() ? std::to_string(items->size()) + " items" : items.status().message()) + "\n";
   out += "events       " + std::to_string(events_->appended()) + " since start\n";

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "behavior_service.h"
 #include "mamori/agent/config.h"
 #include "mamori/agent/control.h"
 #include "mamori/agent/event_log.h"
@@ -79,6 +80,7 @@ class Agent {
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<OnAccessMonitor> monitor_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<BehaviorService> behavior_;  // null when behavior.enabled is false
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   std::mutex cache_mu_;

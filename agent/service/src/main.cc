@@ -17,7 +17,7 @@ constexpr const char* kUsage =
     "Runs in the foreground (systemd Type=notify). SIGHUP reloads the config and\n"
     "signatures; SIGTERM stops after answering pending permission events.\n"
     "  --config FILE    default /etc/mamori/agent.yaml\n"
-    "  --check-config   validate the config (and load the signatures) and exit\n";
+    "  --check-config   validate the config (load the signatures and behavior rules) and exit\n";
 
 mamori::log::Level LevelOf(const std::string& s) {
   using mamori::log::Level;
@@ -55,8 +55,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mamori-agent: %s: signatures: %s\n", config_path.c_str(), sigs.status().message().c_str());
       return 2;
     }
-    std::printf("%s: OK (%zu hashes, %zu YARA rules)\n", config_path.c_str(), (*sigs)->hashes.size(),
-                (*sigs)->yara ? (*sigs)->yara->rule_count() : size_t{0});
+    size_t behavior_rules = 0;
+    if (config->behavior_enabled) {
+      auto rules = agent::LoadBehaviorRules(*config, nullptr);
+      if (!rules.ok()) {
+        std::fprintf(stderr, "mamori-agent: %s: %s\n", config_path.c_str(), rules.status().message().c_str());
+        return 2;
+      }
+      behavior_rules = (*rules)->rules().size();
+    }
+    std::printf("%s: OK (%zu hashes, %zu YARA rules, %zu behavior rules)\n", config_path.c_str(),
+                (*sigs)->hashes.size(), (*sigs)->yara ? (*sigs)->yara->rule_count() : size_t{0}, behavior_rules);
     return 0;
   }
 

@@ -111,7 +111,8 @@ TEST_CASE("mamori-agent blocks and quarantines EICAR written to a watched mount,
       "  exec_paths: [" + mnt.path() + "]\n"
       "  open_paths: [" + mnt.path() + "]\n"
       "  action: quarantine\n"
-      "  deadline_ms: 3000\n");
+      "  deadline_ms: 3000\n"
+      "behavior:\n  enabled: false\n");
   {
     Run check = Cli("version");  // the CLI itself works
     REQUIRE(check.exit_code == 0);
@@ -185,7 +186,8 @@ TEST_CASE("mamori-agent --check-config reports errors with file and line") {
   auto r = testing::RunCommand(std::string(MAMORI_AGENT_BINARY) + " --check-config --config " + bad + " 2>&1");
   CHECK(r.exit_code == 2);
   CHECK(r.out.find(bad + ":3:11: onaccess.action") != std::string::npos);
-  std::string good = dir.Write("good.yaml", "data_dir: /tmp/x\nsignatures: [" MAMORI_SOURCE_DIR "/signatures/default]\n");
+  std::string good = dir.Write("good.yaml", "data_dir: /tmp/x\nsignatures: [" MAMORI_SOURCE_DIR "/signatures/default]\n"
+                                                   "behavior:\n  rules: [" MAMORI_SOURCE_DIR "/signatures/behavior]\n");
   r = testing::RunCommand(std::string(MAMORI_AGENT_BINARY) + " --check-config --config " + good + " 2>&1");
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("OK") != std::string::npos);
@@ -212,7 +214,8 @@ TEST_CASE("mamori-agent honors exclusions, reloads signatures on SIGHUP and runs
     return dir.Write("agent.yaml",
         "data_dir: " + data + "\ncontrol_socket: " + sock + "\nsignatures: [" + sigs + "]\n"
         "onaccess:\n  open_paths: [" + mnt.path() + "]\n  action: deny\n"
-        "exclusions:\n  paths: [\"" + mnt.path() + "/vendor/*\"]\n" + extra);
+        "exclusions:\n  paths: [\"" + mnt.path() + "/vendor/*\"]\n"
+        "behavior:\n  enabled: false\n" + extra);
   };
   std::string cfg = config("");
   AgentProcess agent(cfg, sock, dir.path() + "/agent.log");
@@ -285,7 +288,7 @@ TEST_CASE("mamori-agent tells systemd it is ready, pings the watchdog, and takes
   }
   std::string config = dir.Write("agent.yaml", "data_dir: " + dir.path() + "/data\ncontrol_socket: " + sock +
                                                     "\nsignatures: [" + dir.path() + "/v1.mbundle]\ntrusted_keys: [" +
-                                                    pub + ".pub]\nonaccess:\n  enabled: false\n");
+                                                    pub + ".pub]\nonaccess:\n  enabled: false\nbehavior:\n  enabled: false\n");
   ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
   ::setenv("WATCHDOG_USEC", "200000", 1);
   AgentProcess agent(config, sock, dir.path() + "/agent.log");

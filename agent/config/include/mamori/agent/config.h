@@ -67,6 +67,22 @@ struct AgentConfig {
   std::vector<ScheduledScan> scheduled_scans;
   scanner::ScanLimits limits;
 
+  // Behavior monitor (EDR): sensors -> process table -> Sigma rules -> responses.
+  bool behavior_enabled = true;
+  // "auto" (eBPF, falling back to the proc connector), "ebpf", "procconn",
+  // "replay" (events from behavior_replay_file; tests) or "none".
+  std::string behavior_sensor = "auto";
+  std::string behavior_replay_file;
+  std::vector<std::string> behavior_rules = {"/usr/share/mamori/behavior"};  // Sigma YAML files or dirs
+  // File events are reported under these prefixes only.
+  std::vector<std::string> behavior_watch_paths = {"/etc/", "/root/", "/home/", "/tmp/", "/var/tmp/",
+                                                   "/dev/shm/", "/var/spool/cron/", "/usr/local/bin/",
+                                                   "/var/log/", "/boot/", "/lib/modules/"};
+  bool behavior_responses = true;                  // master switch over rules' opt-in responses
+  std::vector<std::string> behavior_protected_paths;  // empty: the responder's defaults (system dirs)
+  uint64_t behavior_max_processes = 32768;
+  bool behavior_record_events = false;             // every event to events.jsonl (verbose)
+
   // systemd watchdog ping interval when WATCHDOG_USEC is not set.
   std::chrono::milliseconds watchdog_interval{10000};
 };

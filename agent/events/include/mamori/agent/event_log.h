@@ -30,6 +30,11 @@ class Event {
     fields_.emplace_back(std::move(key), Field{std::to_string(value), true});
     return *this;
   }
+  // `json` must be one valid JSON value (object, array...); it is embedded as is.
+  Event& Json(std::string key, std::string json) {
+    fields_.emplace_back(std::move(key), Field{std::move(json), true});
+    return *this;
+  }
   const std::string& type() const { return type_; }
   std::string ToJson() const;
 
