@@ -8,6 +8,8 @@
 
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -112,5 +115,59 @@ inline std::pair<int, double> InChild(const std::string& path, bool exec) {
   if (exec && n == 0) err = 0;  // exec succeeded: the child became the script
   return {err, ms};
 }
+
+#ifdef MAMORI_AGENT_BINARY
+// The agent under test, stopped with SIGTERM (or killed if it will not stop).
+class AgentProcess {
+ public:
+  AgentProcess(const std::string& config, const std::string& socket, const std::string& log) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(fd, 2);
+      ::dup2(fd, 1);
+      // A test that crashes must not leave its agent running.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::execl(MAMORI_AGENT_BINARY, MAMORI_AGENT_BINARY, "--config", config.c_str(), nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200 && ::access(socket.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(::access(socket.c_str(), F_OK) == 0);
+  }
+  // Returns the exit status; kills the agent if it does not stop within 10 s.
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 200; ++i) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return -2;
+  }
+  ~AgentProcess() { Stop(); }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+inline bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds max) {
+  auto until = std::chrono::steady_clock::now() + max;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cond();
+}
+
+#endif  // MAMORI_AGENT_BINARY
 
 }  // namespace mamori::testing

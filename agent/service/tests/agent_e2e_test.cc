@@ -27,58 +27,12 @@ using testing::InChild;
 using testing::TempDir;
 using testing::TestMount;
 using testing::Watchdog;
+using testing::AgentProcess;
+using testing::WaitFor;
 
 using Run = testing::CommandResult;
 
 Run Cli(const std::string& args) { return testing::RunCommand(std::string(MAMORI_BINARY) + " " + args + " 2>&1"); }
-
-// The agent under test, stopped with SIGTERM (or killed if it will not stop).
-class AgentProcess {
- public:
-  AgentProcess(const std::string& config, const std::string& socket, const std::string& log) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      ::dup2(fd, 2);
-      ::execl(MAMORI_AGENT_BINARY, MAMORI_AGENT_BINARY, "--config", config.c_str(), nullptr);
-      ::_exit(127);
-    }
-    for (int i = 0; i < 200 && ::access(socket.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(50ms);
-    REQUIRE(::access(socket.c_str(), F_OK) == 0);
-  }
-  // Returns the exit status; kills the agent if it does not stop within 10 s.
-  int Stop() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    return -2;
-  }
-  ~AgentProcess() { Stop(); }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
-};
-
-bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds max) {
-  auto until = std::chrono::steady_clock::now() + max;
-  while (std::chrono::steady_clock::now() < until) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return cond();
-}
 
 // Writes a file from a child process, as another program would.
 void WriteAsOther(const std::string& path, const std::string& data, mode_t mode = 0644) {
