@@ -38,11 +38,14 @@ class Event {
   const std::string& type() const { return type_; }
   std::string ToJson() const;
 
- private:
   struct Field {
     std::string value;
-    bool number;
+    bool number;  // value is a JSON number (Num) or raw JSON (Json), not a string
   };
+  // In the order added (keys may repeat; the last one wins for readers).
+  const std::vector<std::pair<std::string, Field>>& fields() const { return fields_; }
+
+ private:
   std::string type_;
   std::vector<std::pair<std::string, Field>> fields_;
 };
