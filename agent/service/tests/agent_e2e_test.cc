@@ -168,8 +168,8 @@ TEST_CASE("mamori-agent honors exclusions, reloads signatures on SIGHUP and runs
     return dir.Write("agent.yaml",
         "data_dir: " + data + "\ncontrol_socket: " + sock + "\nsignatures: [" + sigs + "]\n"
         "onaccess:\n  open_paths: [" + mnt.path() + "]\n  action: deny\n"
-        "exclusions:\n  paths: [\"" + mnt.path() + "/vendor/*\"]\n"
-        "behavior:\n  enabled: false\n" + extra);
+        "behavior:\n  enabled: false\n"
+        "exclusions:\n  paths: [\"" + mnt.path() + "/vendor/*\"]\n" + extra);
   };
   std::string cfg = config("");
   AgentProcess agent(cfg, sock, dir.path() + "/agent.log");
