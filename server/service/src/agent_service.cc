@@ -1,0 +1,114 @@
+#include "agent_service.h"
+
+#include "mamori/common/json.h"
+#include "mamori/common/log.h"
+#include "mamori/v1/version.h"
+#include "session.h"
+#include "worker_pool.h"
+
+namespace mamori::server {
+
+grpc::Status DoEnroll(ServiceContext* svc, const std::string& peer, const mamori::v1::EnrollRequest& req,
+                      mamori::v1::EnrollResponse* resp) {
+  using grpc::StatusCode;
+  const int major = ProtocolMajor(req.protocol_version());
+  if (major < 0)
+    return grpc::Status(StatusCode::INVALID_ARGUMENT, "bad protocol_version '" + req.protocol_version() + "'");
+  if (major != mamori::v1::kProtocolMajor) {
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "protocol major version " + std::to_string(major) +
+                                                             " is not supported (server speaks " +
+                                                             mamori::v1::kProtocolVersion + ")");
+  }
+  if (req.token().empty()) return grpc::Status(StatusCode::UNAUTHENTICATED, "enrollment token missing");
+  if (req.csr_pem().empty()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "csr_pem missing");
+  // The CSR is checked before the token is used, so a bad CSR never burns a
+  // one-time token; nothing is signed for a caller without a valid token.
+  Status csr = CertificateAuthority::VerifyCsr(req.csr_pem());
+  if (!csr.ok()) return grpc::Status(StatusCode::INVALID_ARGUMENT, csr.message());
+  const int64_t now = NowNs();
+  Result<TokenRecord> token = svc->store->ConsumeEnrollmentToken(req.token(), now);
+  if (!token.ok()) {
+    if (token.status().code() == mamori::StatusCode::kUnauthenticated) {
+      return grpc::Status(StatusCode::UNAUTHENTICATED, "enrollment token refused: " + token.status().message());
+    }
+    return grpc::Status(StatusCode::UNAVAILABLE, "store: " + token.status().message());
+  }
+  Result<std::string> agent_id = NewAgentId();
+  if (!agent_id.ok()) return ToGrpc(agent_id.status());
+  Result<IssuedCertificate> cert =
+      svc->ca->IssueClientCertificate(req.csr_pem(), *agent_id, now, svc->config->client_cert_validity);
+  if (!cert.ok()) {
+    MAMORI_LOG(kError, "enrollment: issuing the certificate failed after token "
+                           << token->token_id << " was used: " << cert.status().message());
+    return grpc::Status(StatusCode::INTERNAL, "issuing the certificate failed");
+  }
+  AgentRecord rec;
+  rec.agent_id = *agent_id;
+  rec.hostname = req.agent().hostname();
+  rec.os = req.agent().os();
+  rec.kernel = req.agent().kernel();
+  rec.agent_version = req.agent().agent_version();
+  rec.signature_version = req.agent().signature_version();
+  rec.sensor_mode = req.agent().sensor_mode();
+  rec.cert_fingerprint = cert->fingerprint_sha256;
+  rec.enrolled_at_ns = now;
+  Status s = WithRetry([&] { return svc->store->UpsertAgent(rec); });
+  if (!s.ok()) return grpc::Status(StatusCode::UNAVAILABLE, "store: " + s.message());
+  AuditEntry audit;
+  audit.at_ns = now;
+  audit.actor = "enrollment:" + token->token_id;
+  audit.action = "agent.enroll";
+  audit.target = *agent_id;
+  audit.details = "{\"hostname\":" + json::Quote(rec.hostname) + ",\"peer\":" + json::Quote(peer) +
+                  ",\"cert_sha256\":\"" + cert->fingerprint_sha256 + "\"}";
+  Result<int64_t> audited = WithRetry([&] { return svc->store->AppendAudit(audit); });
+  if (!audited.ok()) MAMORI_LOG(kWarning, "audit log: " << audited.status().message());
+
+  resp->set_agent_id(*agent_id);
+  resp->set_certificate_pem(cert->certificate_pem);
+  resp->set_ca_certificate_pem(svc->ca->ca_certificate_pem());
+  resp->set_certificate_expires_at_ns(cert->not_after_ns);
+  resp->set_protocol_version(mamori::v1::kProtocolVersion);
+  MAMORI_LOG(kInfo, "enrolled agent " << *agent_id << " (" << rec.hostname << ") from " << peer << " with token "
+                                      << token->token_id);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* ctx,
+                                                   const mamori::v1::EnrollRequest* request,
+                                                   mamori::v1::EnrollResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (svc_->enrollments.fetch_add(1) >= svc_->config->max_concurrent_enrollments) {
+    svc_->enrollments.fetch_sub(1);
+    svc_->metrics->RecordEnrollment(false);
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many enrollments in progress"));
+    return reactor;
+  }
+  ServiceContext* svc = svc_;
+  std::string peer = ctx->peer();
+  svc_->pool->Submit([svc, reactor, request, response, peer] {
+    grpc::Status st = DoEnroll(svc, peer, *request, response);
+    svc->metrics->RecordEnrollment(st.ok());
+    if (!st.ok()) MAMORI_LOG(kInfo, "enrollment from " << peer << " refused: " << st.error_message());
+    svc->enrollments.fetch_sub(1);
+    reactor->Finish(st);
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<mamori::v1::AgentMessage, mamori::v1::ServerMessage>* AgentServiceImpl::Connect(
+    grpc::CallbackServerContext* ctx) {
+  if (svc_->streams.fetch_add(1) >= svc_->config->max_streams) {
+    svc_->streams.fetch_sub(1);
+    return RejectStream(svc_, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                           "too many agent streams on this server (max_streams)"));
+  }
+  Result<PeerIdentity> peer = IdentifyPeer(ctx, svc_->config->insecure);
+  if (!peer.ok()) {
+    svc_->streams.fetch_sub(1);
+    return RejectStream(svc_, ToGrpc(peer.status()));
+  }
+  return Session::Start(svc_, ctx, std::move(*peer));
+}
+
+}  // namespace mamori::server
