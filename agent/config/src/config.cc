@@ -336,12 +336,36 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml, const std::string& s
          {"record_events", boolean(&c.behavior_record_events)},
        });
      }},
+    {"telemetry", [&](const YAML::Node& n, const std::string& k) {
+       return r.Map(n, k, {
+         {"servers", strings(&c.telemetry_servers)},
+         {"ca_cert", str(&c.telemetry_ca_cert)},
+         {"enrollment_token_file", str(&c.telemetry_token_file)},
+         {"insecure", boolean(&c.telemetry_insecure)},
+         {"spool_max_bytes", size(&c.telemetry_spool_max_bytes)},
+         {"send_behavior_events", boolean(&c.telemetry_send_behavior_events)},
+         {"compression", [&](const YAML::Node& cn, const std::string& ck) {
+            MAMORI_RETURN_IF_ERROR(r.String(cn, ck, &c.telemetry_compression));
+            static const std::set<std::string> kNames = {"auto", "none", "gzip", "deflate"};
+            if (kNames.count(c.telemetry_compression) == 0) return r.Error(cn, ck, "expected one of auto, none, gzip, deflate");
+            return Status::Ok();
+          }},
+       });
+     }},
     {"watchdog_interval_ms", millis(&c.watchdog_interval, 3600000)},
   });
   if (!s.ok()) return s;
   if (c.data_dir.empty() || c.data_dir.front() != '/') return InvalidArgumentError(source + ": data_dir must be absolute");
   if (c.control_socket.empty() || c.control_socket.front() != '/') {
     return InvalidArgumentError(source + ": control_socket must be absolute");
+  }
+  if (!c.telemetry_servers.empty() && !c.telemetry_insecure && c.telemetry_ca_cert.empty()) {
+    return InvalidArgumentError(source + ": telemetry.ca_cert is required (the server CA to pin) unless insecure");
+  }
+  for (const auto& server : c.telemetry_servers) {
+    if (server.rfind(':') == std::string::npos) {
+      return InvalidArgumentError(source + ": telemetry.servers: '" + server + "' is not host:port");
+    }
   }
   if (c.behavior_enabled && c.behavior_sensor == "replay" && c.behavior_replay_file.empty()) {
     return InvalidArgumentError(source + ": behavior.sensor replay needs behavior.replay_file");

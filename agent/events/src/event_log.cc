@@ -38,15 +38,22 @@ EventLog::~EventLog() {
 
 void EventLog::Append(const Event& e) {
   std::string line = e.ToJson();
-  MAMORI_LOG(kInfo, "event " << line);
-  line.push_back('\n');
-  std::lock_guard<std::mutex> lock(mu_);
-  if (fd_ >= 0) {
-    // O_APPEND + one write per line: concurrent lines never interleave.
-    ssize_t n = ::write(fd_, line.data(), line.size());
-    if (n != static_cast<ssize_t>(line.size())) MAMORI_LOG(kError, "event log write failed: " << std::strerror(errno));
+  if (e.type() == "behavior_event") {
+    MAMORI_LOG(kDebug, "event " << line);
+  } else {
+    MAMORI_LOG(kInfo, "event " << line);
   }
-  ++appended_;
+  line.push_back('\n');
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ >= 0) {
+      // O_APPEND + one write per line: concurrent lines never interleave.
+      ssize_t n = ::write(fd_, line.data(), line.size());
+      if (n != static_cast<ssize_t>(line.size())) MAMORI_LOG(kError, "event log write failed: " << std::strerror(errno));
+    }
+    ++appended_;
+  }
+  if (forward_) forward_(e);
 }
 
 uint64_t EventLog::appended() const {

@@ -6,9 +6,11 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -74,6 +76,18 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
   auto vault = quarantine::Vault::Open(config.data_dir + "/quarantine", vo);
   if (!vault.ok()) return vault.status();
   a->vault_ = std::move(*vault);
+  telemetry::EventWriter* writer = nullptr;
+  if (!config.telemetry_servers.empty()) {
+    auto t = TelemetryService::Create(config);
+    if (!t.ok()) return t.status();
+    a->telemetry_ = std::move(*t);
+    writer = a->telemetry_->writer();
+    a->events_->SetForwarder([writer](const Event& e) {
+      // Behavior alerts, events and drops reach the spool typed, from the behavior service.
+      if (e.type() == "behavior_alert" || e.type() == "behavior_event" || e.type() == "sensor_drops") return;
+      (void)writer->WriteAgentEvent(e);
+    });
+  }
   if (config.behavior_enabled) {
     quarantine::Vault* v = a->vault_.get();
     auto behavior = BehaviorService::Create(config, a->events_.get(),
@@ -81,7 +95,8 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
                                               auto rec = v->Quarantine(path, -1, detection, "behavior");
                                               if (!rec.ok()) return rec.status();
                                               return rec->id;
-                                            });
+                                            },
+                                            writer);
     if (!behavior.ok()) return behavior.status();
     a->behavior_ = std::move(*behavior);
   }
@@ -112,6 +127,7 @@ Status Agent::Start() {
     MAMORI_RETURN_IF_ERROR(monitor_->Start().WithContext("on-access"));
   }
   if (behavior_) MAMORI_RETURN_IF_ERROR(behavior_->Start());
+  if (telemetry_) MAMORI_RETURN_IF_ERROR(telemetry_->Start([this] { return Info(); }));
   std::vector<uid_t> uids(c.control_uids.begin(), c.control_uids.end());
   auto control = ControlServer::Start(c.control_socket, uids,
                                       [this](const ControlPeer& p, const std::vector<std::string>& r, ControlReply& reply) {
@@ -141,6 +157,42 @@ void Agent::Stop() {
   if (action_thread_.joinable()) action_thread_.join();
   if (scheduler_thread_.joinable()) scheduler_thread_.join();
   events_->Append(Event("agent_stopped"));
+  if (telemetry_) telemetry_->Stop();  // last: the events above are spooled first
+}
+
+v1::AgentInfo Agent::Info() const {
+  v1::AgentInfo info;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) info.set_hostname(host);
+  utsname u{};
+  if (::uname(&u) == 0) {
+    info.set_kernel(u.release);
+    info.set_arch(u.machine);
+  }
+  if (auto os = ReadFileToString("/etc/os-release"); os.ok()) {
+    std::string id, version;
+    for (size_t i = 0; i < os->size();) {
+      size_t nl = os->find('\n', i);
+      std::string line = os->substr(i, nl == std::string::npos ? std::string::npos : nl - i);
+      auto value = [&](const char* key) {
+        std::string v = line.substr(std::strlen(key));
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        return v;
+      };
+      if (line.rfind("ID=", 0) == 0) id = value("ID=");
+      if (line.rfind("VERSION_ID=", 0) == 0) version = value("VERSION_ID=");
+      if (nl == std::string::npos) break;
+      i = nl + 1;
+    }
+    info.set_os(version.empty() ? id : id + " " + version);
+  }
+  info.set_agent_version(MAMORI_AGENT_VERSION);
+  auto sigs = signatures_.Current();
+  info.set_signature_version(sigs->version);
+  info.set_bundle_version(sigs->bundle_version);
+  info.set_sensor_mode(behavior_ ? behavior_->sensor_name() : "none");
+  info.set_onaccess_enabled(monitor_ != nullptr);
+  return info;
 }
 
 Status Agent::Reload() {
@@ -474,6 +526,7 @@ std::string Agent::StatusText() const {
     out += "on-access    off\n";
   }
   out += (behavior_ ? behavior_->StatusLine() : std::string("behavior     off")) + "\n";
+  out += (telemetry_ ? telemetry_->StatusLine() : std::string("telemetry    off (no telemetry.servers)")) + "\n";
   auto items = vault_->List();
   out += "quarantine   " + (items.ok() ? std::to_string(items->size()) + " items" : items.status().message()) + "\n";
   out += "events       " + std::to_string(events_->appended()) + " since start\n";

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "behavior_service.h"
+#include "telemetry_service.h"
 #include "mamori/agent/config.h"
 #include "mamori/agent/control.h"
 #include "mamori/agent/event_log.h"
@@ -51,6 +52,7 @@ class Agent {
   std::string StatusText() const;
 
  private:
+  v1::AgentInfo Info() const;
   explicit Agent(AgentConfig config);
 
   AccessVerdict Decide(const AccessEvent& e);
@@ -80,7 +82,8 @@ class Agent {
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<OnAccessMonitor> monitor_;
   std::unique_ptr<ControlServer> control_;
-  std::unique_ptr<BehaviorService> behavior_;  // null when behavior.enabled is false
+  std::unique_ptr<BehaviorService> behavior_;    // null when behavior.enabled is false
+  std::unique_ptr<TelemetryService> telemetry_;  // null when no telemetry.servers
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   std::mutex cache_mu_;

@@ -33,8 +33,10 @@ BehaviorService::BehaviorService(const AgentConfig& c, EventLog* events) : confi
 BehaviorService::~BehaviorService() { Stop(); }
 
 Result<std::unique_ptr<BehaviorService>> BehaviorService::Create(const AgentConfig& c, EventLog* events,
-                                                                 behavior::Responder::QuarantineFn quarantine) {
+                                                                 behavior::Responder::QuarantineFn quarantine,
+                                                                 telemetry::EventWriter* telemetry) {
   std::unique_ptr<BehaviorService> s(new BehaviorService(c, events));
+  s->telemetry_ = telemetry;
   auto rules = LoadBehaviorRules(c, events);
   if (!rules.ok()) return rules.status();
   s->initial_rules_ = *rules;
@@ -91,7 +93,8 @@ Status BehaviorService::Start() {
   if (!seen.ok()) MAMORI_LOG(kWarning, "behavior: /proc snapshot: " << seen.status().message());
   behavior::Monitor::Options mo;
   mo.responses_enabled = config_.behavior_responses;
-  mo.emit_all_events = config_.behavior_record_events;
+  mo.emit_all_events =
+      config_.behavior_record_events || (telemetry_ != nullptr && config_.telemetry_send_behavior_events);
   behavior::Monitor::Sinks sinks;
   sinks.alert = [this](const behavior::AlertRecord& a) { RecordAlert(a); };
   sinks.event = [this](const behavior::Event& e) { RecordEvent(e); };
@@ -129,6 +132,10 @@ void BehaviorService::RecordAlert(const behavior::AlertRecord& a) {
   }
   ev.Json("alert", behavior::AlertToJson(a));
   events_->Append(ev);
+  if (telemetry_ != nullptr) {
+    auto seq = telemetry_->WriteAlert(a);
+    if (!seq.ok()) MAMORI_LOG(kError, "telemetry: alert not spooled (kept in events.jsonl): " << seq.status().message());
+  }
   for (const auto& r : a.responses) {
     events_->Append(Event("behavior_response")
                         .Str("rule_id", rule.id)
@@ -140,12 +147,17 @@ void BehaviorService::RecordAlert(const behavior::AlertRecord& a) {
 }
 
 void BehaviorService::RecordEvent(const behavior::Event& e) {
+  if (telemetry_ != nullptr && (e.type == behavior::EventType::kSensorDrops || config_.telemetry_send_behavior_events)) {
+    (void)telemetry_->WriteBehaviorEvent(e);  // a full spool counts and reports its drops
+  }
   if (e.type == behavior::EventType::kSensorDrops) {
     events_->Append(Event("sensor_drops").Num("dropped", static_cast<int64_t>(e.dropped)).Str("source", e.drop_source));
     return;
   }
-  events_->Append(Event("behavior_event").Json("event", behavior::EventToJson(e)));
+  if (config_.behavior_record_events) events_->Append(Event("behavior_event").Json("event", behavior::EventToJson(e)));
 }
+
+std::string BehaviorService::sensor_name() const { return monitor_ ? monitor_->stats().sensor : ""; }
 
 std::string BehaviorService::StatusLine() const {
   if (!monitor_) return "behavior     off";

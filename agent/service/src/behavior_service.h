@@ -15,6 +15,7 @@
 #include "mamori/behavior/process_table.h"
 #include "mamori/behavior/responder.h"
 #include "mamori/behavior/rules/rule_set.h"
+#include "mamori/telemetry/event_writer.h"
 
 namespace mamori::agent {
 
@@ -26,9 +27,12 @@ Result<std::shared_ptr<const behavior::rules::RuleSet>> LoadBehaviorRules(const 
 class BehaviorService {
  public:
   // `events` must outlive the service. `quarantine` moves a file into the
-  // agent's vault (used by quarantine_* responses).
+  // agent's vault (used by quarantine_* responses). `telemetry` (may be null,
+  // must outlive the service) receives alerts, drops and, if configured, every
+  // event, typed.
   static Result<std::unique_ptr<BehaviorService>> Create(const AgentConfig& c, EventLog* events,
-                                                         behavior::Responder::QuarantineFn quarantine);
+                                                         behavior::Responder::QuarantineFn quarantine,
+                                                         telemetry::EventWriter* telemetry);
   ~BehaviorService();
 
   // Chooses and starts the sensor (auto: eBPF, else the proc connector; the
@@ -41,6 +45,8 @@ class BehaviorService {
   Status ReloadRules(const AgentConfig& fresh);
   // "behavior     ebpf: 1234 events, 2 alerts, 0 dropped, 41 rules".
   std::string StatusLine() const;
+  // "ebpf", "procconn", "replay", "none"; "" before Start.
+  std::string sensor_name() const;
 
  private:
   BehaviorService(const AgentConfig& c, EventLog* events);
@@ -50,6 +56,7 @@ class BehaviorService {
 
   const AgentConfig config_;  // constant: sensor and paths need a restart to change
   EventLog* const events_;
+  telemetry::EventWriter* telemetry_ = nullptr;  // set in Create
   std::shared_ptr<const behavior::rules::RuleSet> initial_rules_;
   std::unique_ptr<behavior::ImageHasher> hasher_;
   std::unique_ptr<behavior::ProcessTable> table_;

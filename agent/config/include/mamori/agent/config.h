@@ -83,6 +83,16 @@ struct AgentConfig {
   uint64_t behavior_max_processes = 32768;
   bool behavior_record_events = false;             // every event to events.jsonl (verbose)
 
+  // Telemetry to mamori-server: events go to a durable spool (data_dir/spool)
+  // and stream over gRPC with mTLS. Enabled when `servers` is set.
+  std::vector<std::string> telemetry_servers;   // "host:port", tried in rotation
+  std::string telemetry_ca_cert;                // pinned server CA (`mamori-server ca export`)
+  std::string telemetry_token_file;             // enrollment token, read at first start
+  bool telemetry_insecure = false;              // plaintext; refused unless every server is loopback
+  uint64_t telemetry_spool_max_bytes = 1ull << 30;
+  bool telemetry_send_behavior_events = true;   // raw activity (low priority), not only alerts
+  std::string telemetry_compression = "auto";   // auto, none, gzip, deflate
+
   // systemd watchdog ping interval when WATCHDOG_USEC is not set.
   std::chrono::milliseconds watchdog_interval{10000};
 };

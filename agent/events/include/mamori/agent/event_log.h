@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,13 +57,18 @@ class EventLog {
   static Result<std::unique_ptr<EventLog>> Open(const std::string& path);
   ~EventLog();
 
-  // Appends the event and mirrors it to the process log at info level.
+  // Appends the event, mirrors it to the process log (info level; raw
+  // behavior events at debug), and hands it to the forwarder if one is set.
   void Append(const Event& e);
+  // Every appended event is also passed to `f` (the telemetry spool), on the
+  // appending thread. REQUIRES: called before any concurrent Append.
+  void SetForwarder(std::function<void(const Event&)> f) { forward_ = std::move(f); }
   uint64_t appended() const;
 
  private:
   EventLog() = default;
   int fd_ = -1;
+  std::function<void(const Event&)> forward_;  // set before concurrent use
   mutable std::mutex mu_;
   uint64_t appended_ = 0;  // guarded by mu_
 };
