@@ -71,6 +71,25 @@ behavior:
   CHECK(c->behavior_record_events);
 }
 
+TEST_CASE("The telemetry section names servers, the pinned CA and the enrollment token") {
+  auto c = ParseAgentConfig(R"(
+telemetry:
+  servers: [mamori-a.example.org:8443, "[::1]:8443"]
+  ca_cert: /etc/mamori/server-ca.crt
+  enrollment_token_file: /etc/mamori/enroll.token
+  spool_max_bytes: 256M
+  send_behavior_events: false
+  compression: gzip
+)", "agent.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->telemetry_servers.size() == 2);
+  CHECK(c->telemetry_ca_cert == "/etc/mamori/server-ca.crt");
+  CHECK(c->telemetry_spool_max_bytes == 256ull << 20);
+  CHECK(!c->telemetry_send_behavior_events);
+  CHECK(c->telemetry_compression == "gzip");
+  CHECK(!c->telemetry_insecure);
+}
+
 TEST_CASE("An empty config means every default") {
   auto c = ParseAgentConfig("", "agent.yaml");
   REQUIRE(c.ok());
@@ -93,6 +112,9 @@ TEST_CASE("Config errors name file, line and column") {
       {"behavior:\n  sensor: kprobe\n", "agent.yaml:2:11: behavior.sensor: expected one of auto, ebpf, procconn, replay, none"},
       {"behavior:\n  max_processes: 10\n", "agent.yaml:2:18: behavior.max_processes: must be between 256"},
       {"behavior:\n  sensor: replay\n", "agent.yaml: behavior.sensor replay needs behavior.replay_file"},
+      {"telemetry:\n  servers: [10.0.0.1:8443]\n", "agent.yaml: telemetry.ca_cert is required"},
+      {"telemetry:\n  servers: [mamori.example.org]\n  insecure: true\n", "agent.yaml: telemetry.servers: 'mamori.example.org' is not host:port"},
+      {"telemetry:\n  compression: zstd\n", "agent.yaml:2:16: telemetry.compression: expected one of auto, none, gzip, deflate"},
   };
   for (const auto& c : cases) {
     auto r = ParseAgentConfig(c.yaml, "agent.yaml");
