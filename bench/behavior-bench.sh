@@ -121,7 +121,7 @@ RULES_LOADED=$(grep -m1 -oE '[0-9]+ loaded' "$WORK/report-linux.txt" || echo "?"
 # ---- 3. capture completeness and overhead -----------------------------------
 CAPTURE=""
 if [ -x bench/behavior-capture-bench.sh ]; then
-  bench/behavior-capture-bench.sh >/dev/null 2>&1 || echo "capture bench failed (see its output)"
+  WORK="$WORK/capture" bench/behavior-capture-bench.sh >"$WORK/capture.log" 2>&1 || { echo "capture bench failed:"; tail "$WORK/capture.log"; }
   [ -f bench/results/behavior-capture.md ] && CAPTURE=$(sed -n '/^|/,$p' bench/results/behavior-capture.md)
 fi
 
@@ -146,13 +146,13 @@ fi
   echo "Default rules + rules/linux + rules-threat-hunting/linux:"
   echo
   echo '```'
-  head -40 "$WORK/report-linux.txt"
+  head -40 "$WORK/report-linux.txt" | sed "s|$SIGMA/|../shared/sigma/|g"
   echo '```'
   echo
   echo "All of ../shared/sigma (windows, auditd and builtin log sources are skipped, not refused):"
   echo
   echo '```'
-  head -12 "$WORK/report-all.txt"
+  head -12 "$WORK/report-all.txt" | sed "s|$SIGMA/|../shared/sigma/|g"
   echo '```'
   if [ -n "$CAPTURE" ]; then
     echo
