@@ -34,15 +34,16 @@ Result<std::unique_ptr<TelemetryService>> TelemetryService::Create(const AgentCo
 
 Result<telemetry::AgentCredentials> TelemetryService::Credentials() {
   const std::string key_dir = config_.data_dir + "/keys";
-  if (config_.telemetry_insecure) {
-    // No certificates on a plaintext loopback link: the server trusts the id header.
-    telemetry::AgentCredentials none;
-    return none;
-  }
   auto creds = telemetry::LoadCredentials(key_dir);
   if (creds.ok()) return creds;
-  auto ca = ReadFileToString(config_.telemetry_ca_cert);
-  if (!ca.ok()) return ca.status().WithContext("telemetry.ca_cert");
+  // Plaintext (loopback tests only) still enrolls: the server accepts only
+  // enrolled, unrevoked agent ids; there is just no CA to pin.
+  std::string ca_pem;
+  if (!config_.telemetry_insecure) {
+    auto ca = ReadFileToString(config_.telemetry_ca_cert);
+    if (!ca.ok()) return ca.status().WithContext("telemetry.ca_cert");
+    ca_pem = *ca;
+  }
   if (config_.telemetry_token_file.empty()) {
     return Status(StatusCode::kFailedPrecondition,
                   "not enrolled and no telemetry.enrollment_token_file to enroll with");
@@ -55,7 +56,8 @@ Result<telemetry::AgentCredentials> TelemetryService::Credentials() {
   for (const auto& server : config_.telemetry_servers) {
     telemetry::EnrollOptions eo;
     eo.server = server;
-    eo.ca_certificate_pem = *ca;
+    eo.ca_certificate_pem = ca_pem;
+    eo.insecure = config_.telemetry_insecure;
     eo.token = tok;
     eo.key_dir = key_dir;
     eo.agent = agent_info_ ? agent_info_() : v1::AgentInfo();

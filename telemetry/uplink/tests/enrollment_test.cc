@@ -1,0 +1,117 @@
+// Key, CSR and stored-credential checks (the network part of enrollment is
+// in e2e_test.cc, against the real server).
+#include "mamori/telemetry/enrollment.h"
+
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include "mamori/common/file_util.h"
+#include "mamori/server/ca.h"
+#include "mamori/telemetry/convert.h"
+#include "test_util.h"
+#include "x509.h"
+
+namespace mamori::telemetry {
+namespace {
+
+struct Issued {
+  std::string key, cert, ca, id;
+};
+
+Issued IssueFrom(const server::CertificateAuthority& ca, std::chrono::seconds validity = std::chrono::hours(24)) {
+  Issued i;
+  auto key = x509::GenerateKeyPem();
+  REQUIRE(key.ok());
+  i.key = *key;
+  auto csr = x509::MakeCsrPem(i.key, "host\xff");  // the server ignores the CSR subject
+  REQUIRE(csr.ok());
+  auto id = server::NewAgentId();
+  REQUIRE(id.ok());
+  i.id = *id;
+  auto cert = ca.IssueClientCertificate(*csr, i.id, NowNs(), validity);
+  REQUIRE(cert.ok());
+  i.cert = cert->certificate_pem;
+  i.ca = ca.ca_certificate_pem();
+  return i;
+}
+
+void Store(const std::string& dir, const Issued& i) {
+  REQUIRE(MakeDirs(dir, 0700).ok());
+  REQUIRE(WriteFileAtomically(dir + "/agent.key", i.key, 0600).ok());
+  REQUIRE(WriteFileAtomically(dir + "/agent.crt", i.cert, 0644).ok());
+  REQUIRE(WriteFileAtomically(dir + "/ca.crt", i.ca, 0644).ok());
+}
+
+TEST_CASE("enrollment: stored credentials load only when key, certificate and CA fit together") {
+  ::mamori::testing::TempDir dir;
+  auto ca = server::CertificateAuthority::Open(server::CaOptions{dir.path() + "/ca", {}, 0});
+  REQUIRE(ca.ok());
+  auto other = server::CertificateAuthority::Open(server::CaOptions{dir.path() + "/other", {}, 0});
+  REQUIRE(other.ok());
+  const Issued good = IssueFrom(**ca);
+  const std::string keys = dir.path() + "/keys";
+
+  CHECK(LoadCredentials(keys).status().code() == StatusCode::kNotFound);
+  Store(keys, good);
+  auto c = LoadCredentials(keys);
+  REQUIRE(c.ok());
+  CHECK(c->agent_id == good.id);
+  CHECK(c->not_after_ns > NowNs());
+  CHECK(c->key_pem == good.key);
+
+  SECTION("another key") {
+    Issued mixed = good;
+    mixed.key = *x509::GenerateKeyPem();
+    Store(keys, mixed);
+    CHECK(LoadCredentials(keys).status().code() == StatusCode::kFailedPrecondition);
+  }
+  SECTION("a certificate from another CA") {
+    Issued foreign = IssueFrom(**other);
+    foreign.ca = good.ca;
+    Store(keys, foreign);
+    CHECK(LoadCredentials(keys).status().code() == StatusCode::kFailedPrecondition);
+  }
+  SECTION("a key others can read") {
+    REQUIRE(::chmod((keys + "/agent.key").c_str(), 0644) == 0);
+    CHECK(LoadCredentials(keys).status().code() == StatusCode::kFailedPrecondition);
+  }
+  SECTION("garbage") {
+    REQUIRE(WriteFileAtomically(keys + "/agent.crt", "not a certificate", 0644).ok());
+    CHECK(LoadCredentials(keys).status().code() == StatusCode::kDataLoss);
+  }
+}
+
+TEST_CASE("enrollment: the CSR is signed by the new P-256 key") {
+  auto key = x509::GenerateKeyPem();
+  REQUIRE(key.ok());
+  CHECK(key->find("BEGIN PRIVATE KEY") != std::string::npos);  // PKCS#8
+  auto csr = x509::MakeCsrPem(*key, "h");
+  REQUIRE(csr.ok());
+  CHECK(csr->find("BEGIN CERTIFICATE REQUEST") != std::string::npos);
+  CHECK(x509::MakeCsrPem("junk", "h").status().code() == StatusCode::kDataLoss);
+}
+
+TEST_CASE("enrollment: arguments and insecure mode are checked before any network call") {
+  ::mamori::testing::TempDir dir;
+  EnrollOptions o;
+  o.server = "192.0.2.1:8443";
+  o.token = "t";
+  o.key_dir = dir.path() + "/keys";
+  CHECK(Enroll(o).status().code() == StatusCode::kInvalidArgument);  // no CA to pin
+  o.insecure = true;
+  CHECK(Enroll(o).status().code() == StatusCode::kFailedPrecondition);  // plaintext off loopback
+  o.token.clear();
+  CHECK(Enroll(o).status().code() == StatusCode::kInvalidArgument);
+  CHECK(IsLoopbackAddress("127.0.0.1:1"));
+  CHECK(IsLoopbackAddress("127.3.2.1:1"));
+  CHECK(IsLoopbackAddress("[::1]:8443"));
+  CHECK(IsLoopbackAddress("localhost:8443"));
+  CHECK_FALSE(IsLoopbackAddress("10.0.0.1:8443"));
+  CHECK_FALSE(IsLoopbackAddress("[::ffff:10.0.0.1]:8443"));
+  CHECK_FALSE(IsLoopbackAddress("example.org:443"));
+  CHECK_FALSE(IsLoopbackAddress("127.0.0.1"));
+}
+
+}  // namespace
+}  // namespace mamori::telemetry
