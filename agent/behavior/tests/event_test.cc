@@ -62,7 +62,7 @@ TEST_CASE("An event survives a JSON round trip field by field") {
   CHECK(nb->destination_ip == "::1");
 }
 
-TEST_CASE("Fixture events may give argv only; command_line is derived") {
+TEST_CASE("Fixture events may give argv only, command_line is derived from it") {
   auto e = EventFromJson(R"({"type":"exec","process":{"pid":5,"argv":["curl","-s","http://x"]}})");
   REQUIRE(e.ok());
   CHECK(e->process.command_line == "curl -s http://x");
