@@ -130,10 +130,12 @@ class FanotifyMonitor final : public OnAccessMonitor {
     struct fanotify_response r {};
     r.fd = p.event.fd;
     r.response = v == AccessVerdict::kAllow ? FAN_ALLOW : FAN_DENY;
+    // Counted before the answer is written: once the accessing process sees
+    // the verdict, the stats already include it.
+    ++(v == AccessVerdict::kAllow ? stats_.allowed : stats_.denied);
     if (::write(fan_fd_, &r, sizeof r) != static_cast<ssize_t>(sizeof r)) {
       MAMORI_LOG(kError, "fanotify response failed for " << p.event.path << ": " << std::strerror(errno));
     }
-    ++(v == AccessVerdict::kAllow ? stats_.allowed : stats_.denied);
   }
 
   void Answer(Pending& p, AccessVerdict v) {
