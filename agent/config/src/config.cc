@@ -120,7 +120,10 @@ bool ValidCronField(const std::string& f, int lo, int hi) {
     std::string range = part.substr(0, slash);
     if (slash != std::string::npos) {
       std::string step = part.substr(slash + 1);
-      if (step.empty() || !std::all_of(step.begin(), step.end(), ::isdigit) || std::stoi(step) == 0) return false;
+      // At most two digits (no step beyond 59 means anything), so stoi cannot overflow.
+      if (step.empty() || step.size() > 2 || !std::all_of(step.begin(), step.end(), ::isdigit) || std::stoi(step) == 0) {
+        return false;
+      }
     }
     if (range != "*") {
       size_t dash = range.find('-');

@@ -109,6 +109,7 @@ TEST_CASE("Config errors name file, line and column") {
       {"scheduled_scans:\n  - schedule: \"61 * * * *\"\n    paths: [/x]\n", "agent.yaml:2:15: scheduled_scans.schedule: bad cron field '61'"},
       {"onaccess: [1, 2\n", "agent.yaml:2:1: "},
       {"log_json: maybe\n", "agent.yaml:1:11: log_json: expected true or false"},
+      {"scheduled_scans:\n  - schedule: \"*/99999999999 * * * *\"\n    paths: [/x]\n", "agent.yaml:2:15: scheduled_scans.schedule: bad cron field '*/99999999999'"},
       {"behavior:\n  sensor: kprobe\n", "agent.yaml:2:11: behavior.sensor: expected one of auto, ebpf, procconn, replay, none"},
       {"behavior:\n  max_processes: 10\n", "agent.yaml:2:18: behavior.max_processes: must be between 256"},
       {"behavior:\n  sensor: replay\n", "agent.yaml: behavior.sensor replay needs behavior.replay_file"},
