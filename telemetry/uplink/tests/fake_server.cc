@@ -68,7 +68,7 @@ grpc::Status FakeAgentService::Connect(grpc::ServerContext* ctx,
     ++state_.hellos;
     state_.last_hello = in.hello();
     v1::Welcome* w = welcome.mutable_welcome();
-    w->set_protocol_version("1.0.0");
+    w->set_protocol_version("1.1.0");
     w->set_acked_sequence(b.override_welcome_ack ? b.welcome_ack : state_.acked);
     w->set_heartbeat_interval_s(b.heartbeat_interval_s);
     w->set_max_batch_events(b.max_batch_events);
