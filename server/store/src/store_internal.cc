@@ -21,6 +21,7 @@ std::string_view CommandStateName(CommandState s) {
     case CommandState::kRejected: return "rejected";
     case CommandState::kExpired: return "expired";
     case CommandState::kCancelled: return "cancelled";
+    case CommandState::kRunning: return "running";
   }
   return "unknown";
 }
@@ -28,10 +29,14 @@ std::string_view CommandStateName(CommandState s) {
 std::optional<CommandState> CommandStateFromName(std::string_view name) {
   for (CommandState s : {CommandState::kPending, CommandState::kDelivered, CommandState::kSucceeded,
                          CommandState::kFailed, CommandState::kRejected, CommandState::kExpired,
-                         CommandState::kCancelled}) {
+                         CommandState::kCancelled, CommandState::kRunning}) {
     if (CommandStateName(s) == name) return s;
   }
   return std::nullopt;
+}
+
+bool CommandStateFinal(CommandState s) {
+  return s == CommandState::kSucceeded || s == CommandState::kFailed || s == CommandState::kRejected;
 }
 
 namespace internal {
@@ -159,11 +164,22 @@ Result<uint32_t> EffectiveLimit(uint32_t limit) {
 }
 
 Status ValidateCommandOutcome(CommandState s) {
-  if (s == CommandState::kSucceeded || s == CommandState::kFailed || s == CommandState::kRejected) {
-    return Status::Ok();
-  }
-  return InvalidArgumentError("a command result must be succeeded, failed or rejected, not " +
+  if (CommandStateFinal(s) || s == CommandState::kRunning) return Status::Ok();
+  return InvalidArgumentError("a command result must be running, succeeded, failed or rejected, not " +
                               std::string(CommandStateName(s)));
+}
+
+Status ValidateUserSpec(const UserSpec& spec) {
+  if (spec.name.empty() || spec.name.size() > 64) return InvalidArgumentError("user name must be 1-64 characters");
+  for (char c : spec.name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '@' || c == '-';
+    if (!ok) return InvalidArgumentError("user name '" + spec.name + "': only letters, digits and . _ @ - allowed");
+  }
+  if (spec.role != "admin" && spec.role != "analyst") {
+    return InvalidArgumentError("role '" + spec.role + "': must be admin or analyst");
+  }
+  return Status::Ok();
 }
 
 std::string SqlBuilder::Param(SqlValue v) {

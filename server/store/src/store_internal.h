@@ -23,6 +23,7 @@ Result<std::string> RandomHex(size_t bytes);
 // Lowercase hex SHA-256.
 std::string Sha256Hex(std::string_view data);
 inline constexpr std::string_view kTokenPrefix = "mmt_";
+inline constexpr std::string_view kUserTokenPrefix = "mmu_";
 
 // ---- validation ----------------------------------------------------------------
 
@@ -48,6 +49,7 @@ Status ValidateAgentId(std::string_view agent_id);
 // 0 -> default; > kMaxEventLimit -> kInvalidArgument.
 Result<uint32_t> EffectiveLimit(uint32_t limit);
 Status ValidateCommandOutcome(CommandState s);
+Status ValidateUserSpec(const UserSpec& spec);
 
 // ---- SQL text ------------------------------------------------------------------
 
@@ -92,6 +94,7 @@ BuiltQuery BuildAuditQuery(const AuditQuery& q, uint32_t limit, Dialect d);
 inline constexpr const char* kCommandColumns =
     "command_id, agent_id, kind, args, requested_by, state, created_at, updated_at, expires_at, result, error";
 inline constexpr const char* kAuditColumns = "id, at, actor, action, target, details";
+inline constexpr const char* kUserColumns = "name, role, token_sha256, created_at, created_by, disabled, last_used_at";
 
 // Fills EventPage::next from the limit+1 rows a BuildEventQuery returned.
 void FinishPage(uint32_t limit, EventPage* page);

@@ -108,6 +108,19 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_actor ON audit_log (actor, id);
 CREATE INDEX audit_action ON audit_log (action, id);
 )sql",
+    // 1 -> 2: console users (API tokens stored hashed); commands gain the
+    // 'running' state (a text value: no DDL).
+    R"sql(
+CREATE TABLE users (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  role TEXT NOT NULL,
+  token_sha256 TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  created_by TEXT NOT NULL,
+  disabled BOOLEAN NOT NULL DEFAULT FALSE,
+  last_used_at BIGINT NOT NULL DEFAULT 0
+);
+)sql",
 };
 
 static_assert(std::size(kMigrations) == kStoreSchemaVersion, "one PostgreSQL migration per schema version");

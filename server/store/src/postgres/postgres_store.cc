@@ -120,6 +120,18 @@ AuditEntry ReadAudit(const pqxx::row& r) {
   return a;
 }
 
+UserRecord ReadUser(const pqxx::row& r) {
+  UserRecord u;
+  u.name = Str(r[0]);
+  u.role = Str(r[1]);
+  u.token_sha256 = Str(r[2]);
+  u.created_at_ns = Int(r[3]);
+  u.created_by = Str(r[4]);
+  u.disabled = r[5].as<bool>();
+  u.last_used_at_ns = Int(r[6]);
+  return u;
+}
+
 // Parameters as text (NULL = nullptr), for statements built at run time.
 class TextParams {
  public:
@@ -533,6 +545,77 @@ class PostgresStore final : public Store {
     });
     if (!s.ok()) return s;
     return out;
+  }
+
+  // ---- console users ----
+
+  Result<NewUserToken> CreateUser(const UserSpec& spec) override {
+    MAMORI_RETURN_IF_ERROR(internal::ValidateUserSpec(spec));
+    Result<std::string> secret = internal::RandomHex(32);
+    if (!secret.ok()) return secret.status();
+    NewUserToken t{spec.name, std::string(internal::kUserTokenPrefix) + *secret};
+    Status s = Txn([&](pqxx::work& w) -> Status {
+      pqxx::result r = w.exec_params(
+          "INSERT INTO users (name, role, token_sha256, created_at, created_by) VALUES ($1, $2, $3, $4, $5) "
+          "ON CONFLICT (name) DO NOTHING",
+          spec.name, spec.role, internal::Sha256Hex(t.secret), spec.created_at_ns, spec.created_by);
+      if (r.affected_rows() == 0) return Status(StatusCode::kAlreadyExists, "user " + spec.name + " already exists");
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return t;
+  }
+
+  Result<UserRecord> AuthenticateUser(std::string_view secret, int64_t now_ns) override {
+    const std::string hash = internal::Sha256Hex(secret);
+    Result<UserRecord> out = Status(StatusCode::kUnauthenticated, "unknown API token");
+    Status s = Txn([&](pqxx::work& w) -> Status {
+      pqxx::result r = w.exec_params(std::string("UPDATE users SET last_used_at = $2 WHERE token_sha256 = $1 AND ") +
+                                         "NOT disabled RETURNING " + internal::kUserColumns,
+                                     hash, now_ns);
+      if (!r.empty()) {
+        out = ReadUser(r[0]);
+        return Status::Ok();
+      }
+      pqxx::result why = w.exec_params("SELECT name FROM users WHERE token_sha256 = $1", hash);
+      out = why.empty() ? Status(StatusCode::kUnauthenticated, "unknown API token")
+                        : Status(StatusCode::kUnauthenticated, "user " + Str(why[0][0]) + " is disabled");
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Result<UserRecord> GetUser(std::string_view name) override {
+    Result<UserRecord> out = NotFoundError("user " + std::string(name) + " not found");
+    Status s = Txn([&](pqxx::work& w) -> Status {
+      pqxx::result r = w.exec_params(std::string("SELECT ") + internal::kUserColumns + " FROM users WHERE name = $1",
+                                     std::string(name));
+      if (!r.empty()) out = ReadUser(r[0]);
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Result<std::vector<UserRecord>> ListUsers() override {
+    std::vector<UserRecord> out;
+    Status s = Txn([&](pqxx::work& w) -> Status {
+      out = ReadAll<UserRecord>(w.exec(std::string("SELECT ") + internal::kUserColumns + " FROM users ORDER BY name"),
+                                ReadUser);
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Status SetUserDisabled(std::string_view name, bool disabled) override {
+    return Txn([&](pqxx::work& w) -> Status {
+      pqxx::result r =
+          w.exec_params("UPDATE users SET disabled = $2 WHERE name = $1", std::string(name), disabled);
+      if (r.affected_rows() == 0) return NotFoundError("user " + std::string(name) + " not found");
+      return Status::Ok();
+    });
   }
 
  private:

@@ -112,6 +112,18 @@ AuditEntry ReadAudit(const Statement& s) {
   return a;
 }
 
+UserRecord ReadUser(const Statement& s) {
+  UserRecord u;
+  u.name = s.Text(0);
+  u.role = s.Text(1);
+  u.token_sha256 = s.Text(2);
+  u.created_at_ns = s.Int(3);
+  u.created_by = s.Text(4);
+  u.disabled = s.Int(5) != 0;
+  u.last_used_at_ns = s.Int(6);
+  return u;
+}
+
 void BindAll(Statement& s, const std::vector<internal::SqlValue>& params) {
   for (size_t i = 0; i < params.size(); ++i) {
     const int index = static_cast<int>(i + 1);
@@ -413,7 +425,7 @@ class SqliteStore final : public Store {
     return Write([&](Connection& c) -> Status {
       Result<Statement> s = c.Prepare(
           "UPDATE commands SET state = ?2, result = ?3, error = ?4, updated_at = ?5 WHERE command_id = ?1 AND "
-          "state NOT IN ('succeeded', 'failed', 'rejected')");
+          "state NOT IN ('succeeded', 'failed', 'rejected')");  // running included: it is not final
       if (!s.ok()) return s.status();
       s->BindText(1, command_id);
       s->BindText(2, CommandStateName(outcome));
@@ -485,6 +497,92 @@ class SqliteStore final : public Store {
     if (!limit.ok()) return limit.status();
     BuiltQuery bq = internal::BuildAuditQuery(q, *limit, Dialect::kSqlite);
     return Read<std::vector<AuditEntry>>([&](Connection& c) { return RunQuery<AuditEntry>(c, bq, ReadAudit); });
+  }
+
+  // ---- console users ----
+
+  Result<NewUserToken> CreateUser(const UserSpec& spec) override {
+    MAMORI_RETURN_IF_ERROR(internal::ValidateUserSpec(spec));
+    Result<std::string> secret = internal::RandomHex(32);
+    if (!secret.ok()) return secret.status();
+    NewUserToken t{spec.name, std::string(internal::kUserTokenPrefix) + *secret};
+    Status s = Write([&](Connection& c) -> Status {
+      Result<Statement> exists = c.Prepare("SELECT count(*) FROM users WHERE name = ?1");
+      if (!exists.ok()) return exists.status();
+      exists->BindText(1, spec.name);
+      MAMORI_RETURN_IF_ERROR(exists->Step().status());
+      if (exists->Int(0) != 0) return Status(StatusCode::kAlreadyExists, "user " + spec.name + " already exists");
+      Result<Statement> st = c.Prepare(
+          "INSERT INTO users (name, role, token_sha256, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)");
+      if (!st.ok()) return st.status();
+      st->BindText(1, spec.name);
+      st->BindText(2, spec.role);
+      st->BindText(3, internal::Sha256Hex(t.secret));
+      st->BindInt(4, spec.created_at_ns);
+      st->BindText(5, spec.created_by);
+      return st->Run();
+    });
+    if (!s.ok()) return s;
+    return t;
+  }
+
+  Result<UserRecord> AuthenticateUser(std::string_view secret, int64_t now_ns) override {
+    Result<UserRecord> out = Status(StatusCode::kUnauthenticated, "unknown API token");
+    Status s = Write([&](Connection& c) -> Status {
+      Result<Statement> st = c.Prepare(std::string("UPDATE users SET last_used_at = ?2 WHERE token_sha256 = ?1 AND ") +
+                                       "disabled = 0 RETURNING " + internal::kUserColumns);
+      if (!st.ok()) return st.status();
+      st->BindText(1, internal::Sha256Hex(secret));
+      st->BindInt(2, now_ns);
+      Result<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        out = ReadUser(*st);
+        return st->Run();
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    if (!out.ok()) {
+      // Say why when the token is known (disabled), without a write.
+      Result<std::vector<UserRecord>> all = ListUsers();
+      const std::string hash = internal::Sha256Hex(secret);
+      if (all.ok()) {
+        for (const UserRecord& u : *all) {
+          if (u.token_sha256 == hash) return Status(StatusCode::kUnauthenticated, "user " + u.name + " is disabled");
+        }
+      }
+    }
+    return out;
+  }
+
+  Result<UserRecord> GetUser(std::string_view name) override {
+    return Read<UserRecord>([&](Connection& c) -> Result<UserRecord> {
+      Result<Statement> s = c.Prepare(std::string("SELECT ") + internal::kUserColumns + " FROM users WHERE name = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, name);
+      Result<bool> row = s->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return NotFoundError("user " + std::string(name) + " not found");
+      return ReadUser(*s);
+    });
+  }
+
+  Result<std::vector<UserRecord>> ListUsers() override {
+    BuiltQuery q{std::string("SELECT ") + internal::kUserColumns + " FROM users ORDER BY name", {}};
+    return Read<std::vector<UserRecord>>([&](Connection& c) { return RunQuery<UserRecord>(c, q, ReadUser); });
+  }
+
+  Status SetUserDisabled(std::string_view name, bool disabled) override {
+    return Write([&](Connection& c) -> Status {
+      Result<Statement> s = c.Prepare("UPDATE users SET disabled = ?2 WHERE name = ?1");
+      if (!s.ok()) return s.status();
+      s->BindText(1, name);
+      s->BindInt(2, disabled ? 1 : 0);
+      MAMORI_RETURN_IF_ERROR(s->Run());
+      if (c.Changes() == 0) return NotFoundError("user " + std::string(name) + " not found");
+      return Status::Ok();
+    });
   }
 
  private:

@@ -31,7 +31,7 @@ namespace mamori::server {
 // Version of the schema this build writes. Opening a database whose
 // schema_version is higher fails with kFailedPrecondition; a lower one is
 // migrated forward in place (docs/server-store.md).
-inline constexpr int kStoreSchemaVersion = 1;
+inline constexpr int kStoreSchemaVersion = 2;
 
 class Store {
  public:
@@ -97,8 +97,10 @@ class Store {
   // pending -> delivered (the agent's CommandAck). Idempotent: OK when already
   // delivered or terminal. kNotFound for an unknown id.
   virtual Status MarkCommandDelivered(std::string_view command_id, int64_t now_ns) = 0;
-  // Records the agent's result. REQUIRES: outcome is kSucceeded, kFailed or
-  // kRejected. The first result wins; a repeated result is OK and a no-op.
+  // Records the agent's result. REQUIRES: outcome is kRunning, kSucceeded,
+  // kFailed or kRejected. The first final result wins; a repeated result is
+  // OK and a no-op. kRunning (progress, not final) replaces the state and
+  // result unless a final result is in (then it is OK and a no-op).
   virtual Status CompleteCommand(std::string_view command_id, CommandState outcome, std::string_view result,
                                  std::string_view error, int64_t now_ns) = 0;
   // pending -> cancelled; kFailedPrecondition from any other state.
@@ -112,6 +114,20 @@ class Store {
   virtual Result<int64_t> AppendAudit(const AuditEntry& entry) = 0;
   // Newest (highest id) first.
   virtual Result<std::vector<AuditEntry>> ListAudit(const AuditQuery& query) = 0;
+
+  // ---- console users ----
+
+  // Creates the user with a new random API token, returned once (only its
+  // SHA-256 is stored). kInvalidArgument: bad name or role; kAlreadyExists.
+  virtual Result<NewUserToken> CreateUser(const UserSpec& spec) = 0;
+  // The enabled user whose token this is; records last_used_at.
+  // kUnauthenticated when the token is unknown or the user disabled.
+  virtual Result<UserRecord> AuthenticateUser(std::string_view secret, int64_t now_ns) = 0;
+  virtual Result<UserRecord> GetUser(std::string_view name) = 0;
+  // Ordered by name.
+  virtual Result<std::vector<UserRecord>> ListUsers() = 0;
+  // kNotFound for an unknown user.
+  virtual Status SetUserDisabled(std::string_view name, bool disabled) = 0;
 };
 
 }  // namespace mamori::server

@@ -140,12 +140,16 @@ struct EventPage {
 
 // ---- commands ----------------------------------------------------------------
 
-// pending -> delivered -> succeeded | failed | rejected; pending -> cancelled;
-// pending | delivered -> expired. A result always wins over cancelled/expired
-// (the agent did run it). Terminal states never change once a result is in.
-enum class CommandState { kPending, kDelivered, kSucceeded, kFailed, kRejected, kExpired, kCancelled };
+// pending -> delivered -> [running ->] succeeded | failed | rejected;
+// pending -> cancelled; pending | delivered -> expired. A result (running or
+// final) always wins over cancelled/expired (the agent did run it). Terminal
+// states (succeeded, failed, rejected) never change once a result is in;
+// running is not terminal and never overrides one.
+enum class CommandState { kPending, kDelivered, kSucceeded, kFailed, kRejected, kExpired, kCancelled, kRunning };
 std::string_view CommandStateName(CommandState s);  // "pending", "delivered", ...
 std::optional<CommandState> CommandStateFromName(std::string_view name);
+// succeeded, failed or rejected: the state never changes again.
+bool CommandStateFinal(CommandState s);
 
 struct NewCommand {
   std::string agent_id;
@@ -194,6 +198,33 @@ struct AuditQuery {
   std::optional<int64_t> to_ns;
   int64_t before_id = 0;          // > 0: entries with id < before_id (paging)
   uint32_t limit = 0;             // 0 = kDefaultEventLimit; at most kMaxEventLimit
+};
+
+// ---- console users -------------------------------------------------------------
+
+// A console user (mamorictl). Roles: "admin" (everything) and "analyst"
+// (read, scan, quarantine list); docs/console.md has the table.
+struct UserSpec {
+  std::string name;               // REQUIRES: 1-64 of [A-Za-z0-9._@-]
+  std::string role;               // "admin" | "analyst"
+  int64_t created_at_ns = 0;
+  std::string created_by;
+};
+
+// The API token exists only here, once; the store keeps its SHA-256.
+struct NewUserToken {
+  std::string name;
+  std::string secret;             // "mmu_" + 64 hex digits; sent as "authorization: Bearer <secret>"
+};
+
+struct UserRecord {
+  std::string name;
+  std::string role;
+  std::string token_sha256;       // lowercase hex SHA-256 of the API token
+  int64_t created_at_ns = 0;
+  std::string created_by;
+  bool disabled = false;
+  int64_t last_used_at_ns = 0;    // last successful AuthenticateUser
 };
 
 }  // namespace mamori::server
