@@ -93,7 +93,7 @@ BuiltQuery BuildAuditQuery(const AuditQuery& q, uint32_t limit, Dialect d);
 // Columns of command and audit queries, in this order.
 inline constexpr const char* kCommandColumns =
     "command_id, agent_id, kind, args, requested_by, state, created_at, updated_at, expires_at, result, error";
-inline constexpr const char* kAuditColumns = "id, at, actor, action, target, details";
+inline constexpr const char* kAuditColumns = "id, at, actor, action, target, details, result";
 inline constexpr const char* kUserColumns = "name, role, token_sha256, created_at, created_by, disabled, last_used_at";
 
 // Fills EventPage::next from the limit+1 rows a BuildEventQuery returned.

@@ -126,3 +126,32 @@ TEMPLATE_TEST_CASE("users: bad names and roles are refused", "[conformance]", MA
 }
 
 }  // namespace mamori::server::conformance
+
+namespace mamori::server::conformance {
+
+TEMPLATE_TEST_CASE("audit: each entry keeps its result", "[conformance]", MAMORI_STORE_BACKENDS) {
+  TestType f;
+  SKIP_UNLESS_AVAILABLE(f);
+  auto store = OpenOrFail(f);
+  AuditEntry e;
+  e.at_ns = kT0;
+  e.actor = "bob";
+  e.action = "command.quarantine_restore";
+  e.target = "agent-1";
+  e.result = "denied";
+  REQUIRE(store->AppendAudit(e).ok());
+  e.actor = "alice";
+  e.result = "ok";
+  REQUIRE(store->AppendAudit(e).ok());
+  AuditQuery q;
+  q.actor = "bob";
+  Result<std::vector<AuditEntry>> bob = store->ListAudit(q);
+  REQUIRE(bob.ok());
+  REQUIRE(bob->size() == 1);
+  CHECK((*bob)[0].result == "denied");
+  CHECK((*bob)[0].target == "agent-1");
+  q.actor.clear();
+  CHECK(store->ListAudit(q)->front().result == "ok");
+}
+
+}  // namespace mamori::server::conformance

@@ -108,8 +108,8 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_actor ON audit_log (actor, id);
 CREATE INDEX audit_action ON audit_log (action, id);
 )sql",
-    // 1 -> 2: console users (API tokens stored hashed); commands gain the
-    // 'running' state (a text value: no DDL).
+    // 1 -> 2: console users (API tokens stored hashed); audit entries gain a
+    // result; commands gain the 'running' state (a text value: no DDL).
     R"sql(
 CREATE TABLE users (
   name TEXT COLLATE "C" PRIMARY KEY,
@@ -120,6 +120,7 @@ CREATE TABLE users (
   disabled BOOLEAN NOT NULL DEFAULT FALSE,
   last_used_at BIGINT NOT NULL DEFAULT 0
 );
+ALTER TABLE audit_log ADD COLUMN result TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

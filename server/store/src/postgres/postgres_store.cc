@@ -117,6 +117,7 @@ AuditEntry ReadAudit(const pqxx::row& r) {
   a.action = Str(r[3]);
   a.target = Str(r[4]);
   a.details = Str(r[5]);
+  a.result = Str(r[6]);
   return a;
 }
 
@@ -525,8 +526,9 @@ class PostgresStore final : public Store {
     int64_t id = 0;
     Status s = Txn([&](pqxx::work& w) -> Status {
       id = w.exec_params1(
-                "INSERT INTO audit_log (at, actor, action, target, details) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                e.at_ns, e.actor, e.action, e.target, e.details)[0]
+                "INSERT INTO audit_log (at, actor, action, target, details, result) VALUES ($1, $2, $3, $4, $5, $6) "
+                "RETURNING id",
+                e.at_ns, e.actor, e.action, e.target, e.details, e.result)[0]
                .as<int64_t>();
       return Status::Ok();
     });

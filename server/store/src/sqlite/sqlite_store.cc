@@ -109,6 +109,7 @@ AuditEntry ReadAudit(const Statement& s) {
   a.action = s.Text(3);
   a.target = s.Text(4);
   a.details = s.Text(5);
+  a.result = s.Text(6);
   return a;
 }
 
@@ -476,13 +477,15 @@ class SqliteStore final : public Store {
     int64_t id = 0;
     Status s = Write([&](Connection& c) -> Status {
       Result<Statement> st = c.Prepare(
-          "INSERT INTO audit_log (at, actor, action, target, details) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id");
+          "INSERT INTO audit_log (at, actor, action, target, details, result) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+          "RETURNING id");
       if (!st.ok()) return st.status();
       st->BindInt(1, e.at_ns);
       st->BindText(2, e.actor);
       st->BindText(3, e.action);
       st->BindText(4, e.target);
       st->BindText(5, e.details);
+      st->BindText(6, e.result);
       Result<bool> row = st->Step();
       if (!row.ok()) return row.status();
       id = st->Int(0);

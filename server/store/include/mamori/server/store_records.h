@@ -189,6 +189,7 @@ struct AuditEntry {
   std::string action;             // "command.create", "token.create", "agent.revoke", ...
   std::string target;             // what it acted on
   std::string details;            // free text / JSON
+  std::string result;             // "ok", "denied", "unauthenticated", "error: ..."; "" before schema 2
 };
 
 struct AuditQuery {
