@@ -20,6 +20,7 @@
 #include "mamori/v1/agent_service.grpc.pb.h"
 #include "mamori/v1/agent_service.pb.h"
 #include "mamori/v1/command.pb.h"
+#include "mamori/v1/console.pb.h"
 #include "mamori/v1/enrollment.pb.h"
 #include "mamori/v1/event.pb.h"
 #include "mamori/v1/version.h"
@@ -198,9 +199,10 @@ std::vector<std::string> CurrentContract() {
   (void)mamori::v1::EnrollRequest::descriptor();
   (void)mamori::v1::Event::descriptor();
   (void)mamori::v1::AgentMessage::descriptor();
+  (void)mamori::v1::ConsoleEvent::descriptor();
   std::vector<std::string> out;
   for (const char* name : {"mamori/v1/common.proto", "mamori/v1/command.proto", "mamori/v1/enrollment.proto",
-                           "mamori/v1/event.proto", "mamori/v1/agent_service.proto"}) {
+                           "mamori/v1/event.proto", "mamori/v1/agent_service.proto", "mamori/v1/console.proto"}) {
     const pb::FileDescriptor* f = pb::DescriptorPool::generated_pool()->FindFileByName(name);
     INFO(name);
     REQUIRE(f != nullptr);
