@@ -52,7 +52,10 @@ Status ErrnoError(int err, std::string_view what) {
     case EACCES: case EPERM: code = StatusCode::kPermissionDenied; break;
     case EEXIST: code = StatusCode::kAlreadyExists; break;
     case EINVAL: case ENAMETOOLONG: case ELOOP: code = StatusCode::kInvalidArgument; break;
-    case ENOMEM: case ENOSPC: case EMFILE: case ENFILE: case EDQUOT: code = StatusCode::kResourceExhausted; break;
+    case ENOMEM: case ENOSPC: case EMFILE: case ENFILE: code = StatusCode::kResourceExhausted; break;
+#ifdef EDQUOT  // POSIX; absent from the Windows CRT (platform/ builds this file with mingw-w64)
+    case EDQUOT: code = StatusCode::kResourceExhausted; break;
+#endif
     case EAGAIN: case EINTR: case EBUSY: code = StatusCode::kUnavailable; break;
     case ETIMEDOUT: code = StatusCode::kDeadlineExceeded; break;
     case EIO: code = StatusCode::kDataLoss; break;

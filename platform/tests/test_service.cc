@@ -1,10 +1,11 @@
 // mamori_test_service: the smallest program on service_host.h, for tests.
 //
 //   mamori_test_service [--console] [--name NAME] [--log FILE] [--start-ms N]
-//                       [--exit-code N] [--fail-start]
+//                       [--run-ms N] [--exit-code N] [--fail-start]
 //
-// Appends one line per step to the log: "start", "run", "stop REASON",
-// "exit CODE" (or "error MESSAGE"). Exit code: the --exit-code value after a
+// Appends one line per step to the log: "start", "run", "stop REASON" (or
+// "stop timeout" when --run-ms passes with no stop request), "exit CODE" (or
+// "error MESSAGE"). Exit code: the --exit-code value after a
 // stop, 2 on a host error (e.g. service mode outside the SCM).
 #include <chrono>
 #include <condition_variable>
@@ -33,8 +34,8 @@ void Log(const std::string& line) {
 
 class TestApp : public ServiceApp {
  public:
-  TestApp(int start_ms, int exit_code, bool fail_start)
-      : start_ms_(start_ms), exit_code_(exit_code), fail_start_(fail_start) {}
+  TestApp(int start_ms, int run_ms, int exit_code, bool fail_start)
+      : start_ms_(start_ms), run_ms_(run_ms), exit_code_(exit_code), fail_start_(fail_start) {}
 
   Status Start(const std::function<void()>& progress) override {
     Log("start");
@@ -49,7 +50,14 @@ class TestApp : public ServiceApp {
   int Run() override {
     Log("run");
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return stop_; });
+    if (run_ms_ > 0) {
+      if (!cv_.wait_for(lock, std::chrono::milliseconds(run_ms_), [this] { return stop_; })) {
+        Log("stop timeout");
+        return exit_code_;
+      }
+    } else {
+      cv_.wait(lock, [this] { return stop_; });
+    }
     Log(std::string("stop ") + mamori::platform::StopReasonName(reason_));
     return exit_code_;
   }
@@ -63,6 +71,7 @@ class TestApp : public ServiceApp {
 
  private:
   int start_ms_;
+  int run_ms_;
   int exit_code_;
   bool fail_start_;
   std::mutex mu_;
@@ -75,7 +84,7 @@ class TestApp : public ServiceApp {
 
 int main(int argc, char** argv) {
   bool console = false, fail_start = false;
-  int start_ms = 0, exit_code = 0;
+  int start_ms = 0, run_ms = 0, exit_code = 0;
   mamori::platform::ServiceHostOptions options;
   options.name = "MamoriTestService";
   for (int i = 1; i < argc; ++i) {
@@ -86,6 +95,7 @@ int main(int argc, char** argv) {
     else if (a == "--name" && has_value) options.name = argv[++i];
     else if (a == "--log" && has_value) g_log = argv[++i];
     else if (a == "--start-ms" && has_value) start_ms = std::atoi(argv[++i]);
+    else if (a == "--run-ms" && has_value) run_ms = std::atoi(argv[++i]);
     else if (a == "--exit-code" && has_value) exit_code = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "mamori_test_service: unknown argument '%s'\n", a.c_str());
@@ -94,7 +104,7 @@ int main(int argc, char** argv) {
   }
   options.start_wait_hint = std::chrono::milliseconds(2000);
   options.stop_wait_hint = std::chrono::milliseconds(2000);
-  TestApp app(start_ms, exit_code, fail_start);
+  TestApp app(start_ms, run_ms, exit_code, fail_start);
   auto result = console ? mamori::platform::RunInConsole(options, app) : mamori::platform::RunAsService(options, app);
   if (!result.ok()) {
     Log("error " + result.status().ToString());
