@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <string>
+#include <vector>
 
 #include "mamori/common/json.h"
 #include "mamori/server/ca.h"
@@ -173,6 +175,64 @@ int AgentRevoke(Store& store, const std::vector<std::string>& args, bool revoke)
   return 0;
 }
 
+// user add NAME --role admin|analyst [--json]: prints the API token once.
+int UserAdd(Store& store, const std::vector<std::string>& args) {
+  std::string name, role;
+  bool json_out = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--role" && i + 1 < args.size()) {
+      role = args[++i];
+    } else if (args[i] == "--json") {
+      json_out = true;
+    } else if (!args[i].empty() && args[i][0] != '-' && name.empty()) {
+      name = args[i];
+    } else {
+      return Usage("user add: unexpected argument '" + args[i] + "'");
+    }
+  }
+  if (name.empty() || role.empty()) return Usage("user add NAME --role admin|analyst");
+  UserSpec spec;
+  spec.name = name;
+  spec.role = role;
+  spec.created_at_ns = Now();
+  spec.created_by = Actor();
+  Result<NewUserToken> t = store.CreateUser(spec);
+  if (!t.ok()) return Fail("user add " + name, t.status());
+  Audit(store, "user.add", name, "role=" + role);
+  if (json_out) {
+    std::printf("{\"name\":%s,\"role\":%s,\"token\":%s}\n", json::Quote(name).c_str(), json::Quote(role).c_str(),
+                json::Quote(t->secret).c_str());
+  } else {
+    std::printf("%s\n", t->secret.c_str());
+    std::fprintf(stderr,
+                 "user %s (%s): API token above, shown only now (the server keeps only its hash). "
+                 "Use it as MAMORI_TOKEN for mamorictl.\n",
+                 name.c_str(), role.c_str());
+  }
+  return 0;
+}
+
+int UserList(Store& store) {
+  Result<std::vector<UserRecord>> users = store.ListUsers();
+  if (!users.ok()) return Fail("user list", users.status());
+  std::printf("%-24s %-8s %-21s %-21s %-20s %s\n", "NAME", "ROLE", "CREATED", "LAST USED", "CREATED BY", "STATE");
+  for (const UserRecord& u : *users) {
+    std::printf("%-24s %-8s %-21s %-21s %-20s %s\n", u.name.c_str(), u.role.c_str(), Time(u.created_at_ns).c_str(),
+                Time(u.last_used_at_ns).c_str(), u.created_by.c_str(), u.disabled ? "disabled" : "active");
+  }
+  return 0;
+}
+
+int UserDisable(Store& store, const std::vector<std::string>& args, bool disable) {
+  const char* sub = disable ? "disable" : "enable";
+  if (args.size() != 1) return Usage(std::string("user ") + sub + " takes one user name");
+  Status s = store.SetUserDisabled(args[0], disable);
+  if (!s.ok()) return Fail(std::string("user ") + sub, s);
+  Audit(store, std::string("user.") + sub, args[0], "");
+  std::fprintf(stderr, "user %s %s\n", args[0].c_str(), disable ? "disabled (its token is refused from now on)" : "enabled");
+  return 0;
+}
+
 }  // namespace
 
 int RunAdminVerb(const ServerConfig& config, const std::string& verb, const std::vector<std::string>& all) {
@@ -180,16 +240,22 @@ int RunAdminVerb(const ServerConfig& config, const std::string& verb, const std:
     if (all.size() == 1 && all[0] == "export") return CaExport(config);
     return Usage("ca: expected 'ca export'");
   }
-  if (verb != "token" && verb != "agent") return Usage("unknown command '" + verb + "'");
+  if (verb != "token" && verb != "agent" && verb != "user") return Usage("unknown command '" + verb + "'");
   if (all.empty()) return Usage(verb + ": missing subcommand");
   const std::string sub = all[0];
   const std::vector<std::string> args(all.begin() + 1, all.end());
   const bool known = (verb == "token" && (sub == "create" || sub == "list")) ||
-                     (verb == "agent" && (sub == "list" || sub == "revoke" || sub == "unrevoke"));
+                     (verb == "agent" && (sub == "list" || sub == "revoke" || sub == "unrevoke")) ||
+                     (verb == "user" && (sub == "add" || sub == "list" || sub == "disable" || sub == "enable"));
   if (!known) return Usage("unknown command '" + verb + " " + sub + "'");
   Result<std::unique_ptr<Store>> store = OpenConfiguredStore(config);
   if (!store.ok()) return Fail("store", store.status());
   if (verb == "token") return sub == "create" ? TokenCreate(**store, args) : TokenList(**store);
+  if (verb == "user") {
+    if (sub == "add") return UserAdd(**store, args);
+    if (sub == "list") return UserList(**store);
+    return UserDisable(**store, args, sub == "disable");
+  }
   if (sub == "list") return AgentList(config, **store, args);
   return AgentRevoke(**store, args, sub == "revoke");
 }

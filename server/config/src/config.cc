@@ -326,6 +326,11 @@ Result<ServerConfig> ParseServerConfig(std::string_view yaml, const std::string&
          {"workers", count(&c.workers, 1, 256)},
        });
      }},
+    {"console", [&](const YAML::Node& n, const std::string& k) {
+       return r.Map(n, k, {
+         {"command_expiry", seconds(&c.command_expiry, milliseconds(60'000), milliseconds(int64_t{366} * 86'400'000))},
+       });
+     }},
     {"enrollment", [&](const YAML::Node& n, const std::string& k) {
        return r.Map(n, k, {
          {"client_cert_validity", seconds(&c.client_cert_validity, milliseconds(3'600'000),

@@ -32,6 +32,8 @@ CommandState StateOf(mamori::v1::CommandResult::Outcome o) {
       return CommandState::kSucceeded;
     case mamori::v1::CommandResult::OUTCOME_REJECTED:
       return CommandState::kRejected;
+    case mamori::v1::CommandResult::OUTCOME_RUNNING:
+      return CommandState::kRunning;  // progress: never overrides a final result (Store::CompleteCommand)
     default:
       return CommandState::kFailed;  // FAILED, and outcomes this build does not know
   }

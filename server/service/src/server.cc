@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "agent_service.h"
+#include "console_service.h"
 #include "mamori/common/file_util.h"
 #include "mamori/common/log.h"
 #include "mamori/server/ca.h"
@@ -32,6 +33,7 @@ struct Server::Impl {
   std::unique_ptr<WorkerPool> pool;
   ServiceContext svc;
   std::unique_ptr<AgentServiceImpl> service;
+  std::unique_ptr<ConsoleServiceImpl> console;
   std::unique_ptr<Housekeeper> housekeeper;
   std::unique_ptr<MetricsReporter> reporter;
   std::unique_ptr<grpc::Server> server;
@@ -109,6 +111,8 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, std::s
   impl->svc.registry = &impl->registry;
   impl->service = std::make_unique<AgentServiceImpl>(&impl->svc);
   impl->housekeeper = std::make_unique<Housekeeper>(&impl->svc);
+  Housekeeper* housekeeper = impl->housekeeper.get();
+  impl->console = std::make_unique<ConsoleServiceImpl>(&impl->svc, [housekeeper] { housekeeper->PollCommandsNow(); });
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -131,6 +135,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, std::s
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);  // per connection; an agent needs 1-2
   builder.RegisterService(impl->service.get());
+  builder.RegisterService(impl->console.get());  // same port and TLS (docs/console.md)
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0) {
     return UnavailableError("cannot listen on " + config.listen + " (address in use or not available?)");
@@ -171,6 +176,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   impl_->shut_down = true;
   impl_->server->GetHealthCheckService()->SetServingStatus(false);
   impl_->housekeeper->Stop();
+  impl_->console->Stop();  // ends FollowEvents / WaitCommand streams
   // Streams never end on their own: end them, so the agents reconnect (to
   // another replica) and Shutdown does not wait out the grace period.
   const auto sessions = impl_->registry.All();

@@ -69,6 +69,8 @@ struct ServerConfig {
   uint32_t max_message_bytes = 8u << 20;  // gRPC receive limit; > max_batch_bytes
   unsigned max_streams = 1024;            // concurrent Connect streams; more: RESOURCE_EXHAUSTED
   std::chrono::milliseconds command_poll_interval{2000};
+  // Console commands not delivered by then expire (console.command_expiry).
+  std::chrono::seconds command_expiry{7 * 24 * 3600};
   unsigned workers = 8;  // threads running store calls for the streams
 
   // Enrollment.
