@@ -1,0 +1,4 @@
+# mamori-server %preun ($1: 0 removal, 1 upgrade): stop and disable on removal.
+if [ "$1" -eq 0 ] && [ -d /run/systemd/system ]; then
+	systemctl disable --now mamori-server.service >/dev/null 2>&1 || :
+fi
