@@ -291,6 +291,9 @@ rpm)
       fail "$r owns a system directory (above)"
     fi
     grep -q 'systemctl' "$tmp/scripts" || fail "$r: no systemd scriptlets"
+    if grep -q '^/usr/lib/\.build-id' "$tmp/files"; then fail "$r ships /usr/lib/.build-id links"; fi
+    if rpm -qpi "$r" 2>/dev/null | grep -q '^Relocations *: /'; then fail "$r is relocatable"; fi
+    rpm -qpi "$r" 2>/dev/null | grep -q '^Summary *: Mamori' || fail "$r has CMake's default summary"
     grep -q 'libc.so.6' "$tmp/requires" || fail "$r: no library requirements found"
   done
   rpm -qpR "$(pkg agent rpm)" 2>/dev/null | grep -q 'libyara' || fail "the agent rpm does not require libyara"
