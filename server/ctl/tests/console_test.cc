@@ -292,3 +292,20 @@ TEST_CASE("console: the quarantine view follows quarantine events and the agent'
 
 }  // namespace
 }  // namespace mamori::server::testing
+
+namespace mamori::server::testing {
+namespace {
+
+TEST_CASE("console: server.yaml sets the command expiry and refuses a bad one with file and line", "[console]") {
+  Result<ServerConfig> c = ParseServerConfig("console:\n  command_expiry: 2h\n", "server.yaml");
+  REQUIRE(c.ok());
+  CHECK(c->command_expiry == std::chrono::hours(2));
+  CHECK(ParseServerConfig("", "server.yaml")->command_expiry == std::chrono::hours(7 * 24));
+  Result<ServerConfig> bad = ParseServerConfig("console:\n  command_expiry: 1s\n", "server.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("server.yaml:2") != std::string::npos);
+  CHECK_FALSE(ParseServerConfig("console:\n  command_expiry_typo: 2h\n", "server.yaml").ok());
+}
+
+}  // namespace
+}  // namespace mamori::server::testing
