@@ -1,11 +1,12 @@
 // mamori_test_service: the smallest program on service_host.h, for tests.
 //
 //   mamori_test_service [--console] [--name NAME] [--log FILE] [--start-ms N]
-//                       [--run-ms N] [--exit-code N] [--fail-start]
+//                       [--run-ms N] [--stop-ms N] [--exit-code N] [--fail-start]
 //
 // Appends one line per step to the log: "start", "run", "stop REASON" (or
 // "stop timeout" when --run-ms passes with no stop request), "exit CODE" (or
-// "error MESSAGE"). Exit code: the --exit-code value after a
+// "error MESSAGE"). --stop-ms: how long Run takes to wind down after a stop
+// request (so a service manager's STOP_PENDING can be observed). Exit code: the --exit-code value after a
 // stop, 2 on a host error (e.g. service mode outside the SCM).
 #include <chrono>
 #include <condition_variable>
@@ -34,8 +35,8 @@ void Log(const std::string& line) {
 
 class TestApp : public ServiceApp {
  public:
-  TestApp(int start_ms, int run_ms, int exit_code, bool fail_start)
-      : start_ms_(start_ms), run_ms_(run_ms), exit_code_(exit_code), fail_start_(fail_start) {}
+  TestApp(int start_ms, int run_ms, int stop_ms, int exit_code, bool fail_start)
+      : start_ms_(start_ms), run_ms_(run_ms), stop_ms_(stop_ms), exit_code_(exit_code), fail_start_(fail_start) {}
 
   Status Start(const std::function<void()>& progress) override {
     Log("start");
@@ -59,6 +60,8 @@ class TestApp : public ServiceApp {
       cv_.wait(lock, [this] { return stop_; });
     }
     Log(std::string("stop ") + mamori::platform::StopReasonName(reason_));
+    lock.unlock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(stop_ms_));
     return exit_code_;
   }
 
@@ -72,6 +75,7 @@ class TestApp : public ServiceApp {
  private:
   int start_ms_;
   int run_ms_;
+  int stop_ms_;
   int exit_code_;
   bool fail_start_;
   std::mutex mu_;
@@ -84,7 +88,7 @@ class TestApp : public ServiceApp {
 
 int main(int argc, char** argv) {
   bool console = false, fail_start = false;
-  int start_ms = 0, run_ms = 0, exit_code = 0;
+  int start_ms = 0, run_ms = 0, stop_ms = 0, exit_code = 0;
   mamori::platform::ServiceHostOptions options;
   options.name = "MamoriTestService";
   for (int i = 1; i < argc; ++i) {
@@ -96,6 +100,7 @@ int main(int argc, char** argv) {
     else if (a == "--log" && has_value) g_log = argv[++i];
     else if (a == "--start-ms" && has_value) start_ms = std::atoi(argv[++i]);
     else if (a == "--run-ms" && has_value) run_ms = std::atoi(argv[++i]);
+    else if (a == "--stop-ms" && has_value) stop_ms = std::atoi(argv[++i]);
     else if (a == "--exit-code" && has_value) exit_code = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "mamori_test_service: unknown argument '%s'\n", a.c_str());
@@ -104,7 +109,7 @@ int main(int argc, char** argv) {
   }
   options.start_wait_hint = std::chrono::milliseconds(2000);
   options.stop_wait_hint = std::chrono::milliseconds(2000);
-  TestApp app(start_ms, run_ms, exit_code, fail_start);
+  TestApp app(start_ms, run_ms, stop_ms, exit_code, fail_start);
   auto result = console ? mamori::platform::RunInConsole(options, app) : mamori::platform::RunAsService(options, app);
   if (!result.ok()) {
     Log("error " + result.status().ToString());

@@ -22,7 +22,15 @@ Result<ScHandle> OpenManager(DWORD access) {
   return ScHandle(m);
 }
 
-Result<ScHandle> Open(const std::string& name, DWORD access) {
+// The service handle with the manager handle it was opened through (kept
+// open for as long as the service handle is used).
+struct ServiceHandles {
+  ScHandle manager;
+  ScHandle service;
+  SC_HANDLE get() const { return service.get(); }
+};
+
+Result<ServiceHandles> Open(const std::string& name, DWORD access) {
   auto m = OpenManager(SC_MANAGER_CONNECT);
   if (!m.ok()) return m.status();
   SC_HANDLE s = ::OpenServiceW(m->get(), win::Wide(name).c_str(), access);
@@ -31,7 +39,7 @@ Result<ScHandle> Open(const std::string& name, DWORD access) {
     if (err == ERROR_SERVICE_DOES_NOT_EXIST) return NotFoundError("service " + name + " is not installed");
     return win::Win32Error(err, "open service " + name);
   }
-  return ScHandle(s);
+  return ServiceHandles{std::move(*m), ScHandle(s)};
 }
 
 ServiceState StateOf(DWORD s) {

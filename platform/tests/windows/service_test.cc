@@ -1,9 +1,11 @@
 #include <windows.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "mamori/platform/service_control.h"
 #include "mamori/platform/service_host.h"
@@ -98,15 +100,21 @@ TEST_CASE("SCM installs starts stops and removes the test service", "[scm]") {
   spec.name = "MamoriTestSvc" + std::to_string(::GetCurrentProcessId());
   spec.display_name = "Mamori test service";
   spec.binary_path = ServiceExe();
-  spec.args = {"--name", spec.name, "--log", log, "--start-ms", "500", "--exit-code", "5"};
+  spec.args = {"--name", spec.name, "--log", log, "--start-ms", "600", "--stop-ms", "600", "--exit-code", "5"};
   REQUIRE(InstallSystemService(spec).ok());
   Installed guard{spec.name};
   auto q = QueryServiceState(spec.name);
   REQUIRE(q.ok());
   CHECK(q->state == ServiceState::kStopped);
 
+  // Every state the SCM reports, as a second client polling it sees them.
+  std::string states_file = t / "states.txt";
+  Child watcher(testing::SleeperExe(), {"--watch-service", spec.name, states_file});
+  ::Sleep(300);
+
   Status started = StartSystemService(spec.name, std::chrono::seconds(30));
   INFO("log: " << ReadAll(log));
+  INFO("start: " << started.ToString());
   REQUIRE(started.ok());
   q = QueryServiceState(spec.name);
   REQUIRE(q.ok());
@@ -120,6 +128,23 @@ TEST_CASE("SCM installs starts stops and removes the test service", "[scm]") {
   CHECK(q->state == ServiceState::kStopped);
   CHECK(q->exit_code == 5);
   REQUIRE(WaitForLog(log, "exit 5", 20));
+  DWORD watcher_code = 1;
+  CHECK(watcher.Wait(20'000, &watcher_code));
+  CHECK(watcher_code == 0);
+  std::string states = ReadAll(states_file);
+  INFO("states seen: " << states);
+  std::vector<std::string> seen;
+  std::istringstream lines(states);
+  for (std::string line; std::getline(lines, line);) seen.push_back(line);
+  auto at = [&](const char* st) { return std::find(seen.begin(), seen.end(), st) - seen.begin(); };
+  const auto n = static_cast<long>(seen.size());
+  // START_PENDING (600 ms start with progress) -> RUNNING -> STOP_PENDING
+  // (600 ms wind-down) -> STOPPED, in that order.
+  CHECK(at("start_pending") < at("running"));
+  CHECK(at("running") < n);
+  CHECK(at("running") < at("stop_pending"));
+  CHECK(at("stop_pending") < n);
+  CHECK(seen.back() == "stopped");
   CHECK(ReadAll(log) == "start\nrun\nstop stop\nexit 5\n");
 
   REQUIRE(RemoveSystemService(spec.name).ok());

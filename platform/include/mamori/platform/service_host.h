@@ -17,6 +17,13 @@
 // control handler, the console handler or the signal thread) and must only
 // signal Run to return. RequestStop may arrive before Run starts or during
 // Start: the app must then return from Run promptly.
+//
+// Linux: call RunAsService/RunInConsole from the main thread before starting
+// other threads. SIGTERM/SIGINT are blocked in the calling thread (and so in
+// every thread it starts afterwards) and taken by the host's signal thread; a
+// thread started earlier without them blocked could receive them instead.
+// One host per process at a time (Windows: the SCM's ServiceMain takes no
+// context).
 #pragma once
 
 #include <chrono>
