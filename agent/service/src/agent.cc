@@ -21,6 +21,7 @@
 #include "mamori/common/log.h"
 #include "mamori/scanner/tree_scan.h"
 #include "mamori/signatures/bundle.h"
+#include "mamori/telemetry/convert.h"
 
 namespace mamori::agent {
 namespace {
@@ -85,8 +86,29 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
     a->events_->SetForwarder([writer](const Event& e) {
       // Behavior alerts, events and drops reach the spool typed, from the behavior service.
       if (e.type() == "behavior_alert" || e.type() == "behavior_event" || e.type() == "sensor_drops") return;
+      // Command results reach the spool typed, from the command handler.
+      if (e.type() == "command_received" || e.type() == "command_result") return;
       (void)writer->WriteAgentEvent(e);
     });
+  }
+  if (a->telemetry_) {
+    // Commands arrive only on the authenticated uplink: no telemetry, no commands.
+    a->responder_ = std::make_unique<behavior::Responder>(behavior::Responder::Options{}, nullptr,
+                                                          [](const std::string&, const std::string&) -> Result<std::string> {
+                                                            return Status(StatusCode::kUnimplemented, "not used");
+                                                          });
+    TelemetryService* t = a->telemetry_.get();
+    CommandHandlerOptions ho;
+    ho.data_dir = config.data_dir;
+    auto h = CommandHandler::Create(ho, a->MakeCommandOps(), a->events_.get(), [t](const v1::CommandResult& r) -> Status {
+      telemetry::Converted c = telemetry::FromCommandResult(r, telemetry::NowNs());
+      auto seq = t->writer()->Write(c.event, c.priority);
+      if (!seq.ok()) return seq.status();
+      if (*seq == telemetry::Spool::kDropped) return Status(StatusCode::kResourceExhausted, "spool full: result dropped");
+      return t->Sync();
+    });
+    if (!h.ok()) return h.status();
+    a->commands_ = std::move(*h);
   }
   if (config.behavior_enabled) {
     quarantine::Vault* v = a->vault_.get();
@@ -127,7 +149,12 @@ Status Agent::Start() {
     MAMORI_RETURN_IF_ERROR(monitor_->Start().WithContext("on-access"));
   }
   if (behavior_) MAMORI_RETURN_IF_ERROR(behavior_->Start());
-  if (telemetry_) MAMORI_RETURN_IF_ERROR(telemetry_->Start([this] { return Info(); }));
+  if (commands_) MAMORI_RETURN_IF_ERROR(commands_->Start());
+  if (telemetry_) {
+    CommandHandler* h = commands_.get();
+    MAMORI_RETURN_IF_ERROR(telemetry_->Start([this] { return Info(); },
+                                             [h](const v1::Command& c) { return h != nullptr && h->OnCommand(c); }));
+  }
   std::vector<uid_t> uids(c.control_uids.begin(), c.control_uids.end());
   auto control = ControlServer::Start(c.control_socket, uids,
                                       [this](const ControlPeer& p, const std::vector<std::string>& r, ControlReply& reply) {
@@ -149,6 +176,7 @@ void Agent::Stop() {
   if (monitor_) monitor_->Stop();
   if (behavior_) behavior_->Stop();
   if (control_) control_->Stop();
+  if (commands_) commands_->Stop();  // before the action thread: a cancelled scan may still post quarantines
   {
     std::lock_guard<std::mutex> lock(action_mu_);
     stopping_ = true;
@@ -445,7 +473,8 @@ void Agent::SchedulerLoop() {
 }
 
 int Agent::RunScan(const std::vector<std::string>& paths, bool json, const std::string& source, bool idle,
-                   ControlReply* reply) {
+                   ControlReply* reply, const std::string& command_id, bool apply_policy,
+                   scanner::TreeScanProgress* external_progress, std::atomic<uint64_t>* reported) {
   auto sigs = signatures_.Current();
   scanner::TreeScanOptions o;
   OnAccessAction action;
@@ -453,13 +482,14 @@ int Agent::RunScan(const std::vector<std::string>& paths, bool json, const std::
     std::lock_guard<std::mutex> lock(config_mu_);
     o.scan.limits = config_.limits;
     o.threads = config_.scan_threads;
-    action = config_.action;
+    action = apply_policy ? config_.action : OnAccessAction::kReport;
   }
   o.worker_init = idle ? BecomeIdle : BecomeBackground;
   o.scan.size_prefilter = false;
   auto cache = CacheFor(sigs);
   o.cache = cache.get();
-  scanner::TreeScanProgress progress;
+  scanner::TreeScanProgress own_progress;
+  scanner::TreeScanProgress& progress = external_progress != nullptr ? *external_progress : own_progress;
   ++scans_running_;
   auto start = std::chrono::steady_clock::now();
   Status s = scanner::ScanTree(sigs, paths, o, [&](const scanner::ScanReport& r) {
@@ -475,12 +505,15 @@ int Agent::RunScan(const std::vector<std::string>& paths, bool json, const std::
       if (r.verdict == scanner::Verdict::kError) reply->Err(r.path + ": ERROR: " + r.error);
     }
     if (r.verdict == scanner::Verdict::kFound && !ExcludedHash(r.sha256)) {
-      events_->Append(Event("scan_finding")
-                          .Str("source", source)
-                          .Str("path", r.path)
-                          .Str("object", r.findings.front().object)
-                          .Str("signature", FirstSignature(r))
-                          .Str("policy", std::string(OnAccessActionName(action))));
+      if (reported != nullptr) ++*reported;
+      Event finding("scan_finding");
+      finding.Str("source", source)
+          .Str("path", r.path)
+          .Str("object", r.findings.front().object)
+          .Str("signature", FirstSignature(r))
+          .Str("policy", std::string(OnAccessActionName(action)));
+      if (!command_id.empty()) finding.Str("sha256", r.sha256).Str("signature_version", sigs->version).Str("command_id", command_id);
+      events_->Append(finding);
       if (action == OnAccessAction::kQuarantine) {
         int fd = ::open(r.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd >= 0) Act(r, fd, source, 0);
@@ -612,18 +645,13 @@ int Agent::HandleControl(const ControlPeer& peer, const std::vector<std::string>
         return 64;
       }
     }
-    auto r = vault_->Restore(args[0], o);
+    auto r = RestoreItem(args[0], o);
     events_->Append(Event("quarantine_restore").Str("id", args[0]).Num("uid", peer.uid)
                         .Str("result", r.ok() ? "restored" : r.status().message())
                         .Str("path", r.ok() ? r->restore_target : ""));
     if (!r.ok()) {
       reply.Err(r.status().message());
       return 1;
-    }
-    if (!o.allow_list_path.empty()) {
-      std::string raw;
-      std::lock_guard<std::mutex> lock(config_mu_);
-      if (HexDecode(r->sha256, &raw)) restored_allow_.AddSha256(raw);  // not caught again
     }
     reply.Out("restored " + r->restore_target + " (" + r->sha256 + ")");
     return 0;
@@ -633,16 +661,7 @@ int Agent::HandleControl(const ControlPeer& peer, const std::vector<std::string>
       reply.Err("update needs one bundle file");
       return 64;
     }
-    AgentConfig c;
-    {
-      std::lock_guard<std::mutex> lock(config_mu_);
-      c = config_;
-    }
-    c.signatures = {args[0]};
-    uint64_t current = signatures_.version();
-    auto done = signatures_.InstallInBackground([c, current] { return LoadConfiguredSignatures(c, current); });
-    Status s = done.get();
-    if (s.ok() && monitor_) monitor_->ClearCleanMarks();
+    Status s = InstallBundle(args[0]);
     events_->Append(Event("signature_update").Str("bundle", args[0]).Num("uid", peer.uid)
                         .Str("result", s.ok() ? "installed" : s.message()));
     if (!s.ok()) {
@@ -654,6 +673,73 @@ int Agent::HandleControl(const ControlPeer& peer, const std::vector<std::string>
   }
   reply.Err("unknown request '" + verb + "'");
   return 64;
+}
+
+Status Agent::InstallBundle(const std::string& path) {
+  AgentConfig c;
+  {
+    std::lock_guard<std::mutex> lock(config_mu_);
+    c = config_;
+  }
+  c.signatures = {path};
+  uint64_t current = signatures_.version();
+  auto done = signatures_.InstallInBackground([c, current] { return LoadConfiguredSignatures(c, current); });
+  Status s = done.get();
+  if (s.ok() && monitor_) monitor_->ClearCleanMarks();
+  return s;
+}
+
+Result<quarantine::Record> Agent::RestoreItem(const std::string& id, const quarantine::RestoreOptions& o) {
+  auto r = vault_->Restore(id, o);
+  if (r.ok() && !o.allow_list_path.empty()) {
+    std::string raw;
+    std::lock_guard<std::mutex> lock(config_mu_);
+    if (HexDecode(r->sha256, &raw)) restored_allow_.AddSha256(raw);  // not caught again
+  }
+  return r;
+}
+
+CommandOps Agent::MakeCommandOps() {
+  CommandOps ops;
+  ops.scan = [this](const std::vector<std::string>& paths, bool apply_policy, const std::string& command_id,
+                    scanner::TreeScanProgress* progress) -> Result<v1::ScanSummary> {
+    auto start = std::chrono::steady_clock::now();
+    std::atomic<uint64_t> reported{0};
+    int code = RunScan(paths, false, "command", false, nullptr, command_id, apply_policy, progress, &reported);
+    v1::ScanSummary s;
+    s.set_files_scanned(progress->files.load());
+    s.set_findings(reported.load());
+    if (code == 1 && reported == 0) code = 0;  // everything found was allow-listed
+    s.set_errors(progress->errors.load() + progress->incomplete.load());
+    s.set_exit_code(code);
+    s.set_duration_ms(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()));
+    return s;
+  };
+  ops.quarantine_list = [this] { return vault_->List(); };
+  ops.quarantine_restore = [this](const std::string& id, const std::string& to, bool allow) {
+    quarantine::RestoreOptions o;
+    o.to = to;
+    if (allow) {
+      std::lock_guard<std::mutex> lock(config_mu_);
+      o.allow_list_path = config_.data_dir + "/restored.allow";
+    }
+    return RestoreItem(id, o);
+  };
+  ops.quarantine_delete = [this](const std::string& id) { return vault_->Delete(id); };
+  ops.install_bundle = [this](const std::string& path) { return InstallBundle(path); };
+  ops.info = [this] { return Info(); };
+  ops.kill = [this](pid_t pid, uint64_t start_time_ns) -> Status {
+    if (responder_->Protected(pid)) {
+      return Status(StatusCode::kPermissionDenied, "process " + std::to_string(pid) +
+                                                       " is protected (the agent, its ancestors, PID 1 or a kernel thread)");
+    }
+    behavior::ResponseOutcome out = responder_->KillProcess(pid, start_time_ns);
+    if (out.done) return Status::Ok();
+    return Status(out.detail.find("exited") != std::string::npos ? StatusCode::kNotFound : StatusCode::kFailedPrecondition,
+                  out.detail);
+  };
+  return ops;
 }
 
 }  // namespace mamori::agent

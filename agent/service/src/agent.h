@@ -22,11 +22,13 @@
 #include <vector>
 
 #include "behavior_service.h"
+#include "command_handler.h"
 #include "telemetry_service.h"
 #include "mamori/agent/config.h"
 #include "mamori/agent/control.h"
 #include "mamori/agent/event_log.h"
 #include "mamori/agent/onaccess.h"
+#include "mamori/behavior/responder.h"
 #include "mamori/quarantine/vault.h"
 #include "mamori/scanner/allow_list.h"
 #include "mamori/scanner/scanner.h"
@@ -64,8 +66,16 @@ class Agent {
   void ActionLoop();
   void SchedulerLoop();
   int HandleControl(const ControlPeer& peer, const std::vector<std::string>& req, ControlReply& reply);
+  // `command_id` tags the findings of a server command's scan; apply_policy
+  // false reports only; `progress` (may be null) is read live by the caller;
+  // `reported` (may be null) counts the findings reported (not allow-listed).
   int RunScan(const std::vector<std::string>& paths, bool json, const std::string& source, bool idle,
-              ControlReply* reply);
+              ControlReply* reply, const std::string& command_id = "", bool apply_policy = true,
+              scanner::TreeScanProgress* progress = nullptr, std::atomic<uint64_t>* reported = nullptr);
+  // The paths shared by the control socket verbs and the server's commands.
+  Status InstallBundle(const std::string& path);
+  Result<quarantine::Record> RestoreItem(const std::string& id, const quarantine::RestoreOptions& options);
+  CommandOps MakeCommandOps();
   bool ExcludedProcess(pid_t pid) const;
   bool ExcludedPath(const std::string& path) const;
   bool ExcludedHash(const std::string& sha256_hex) const;
@@ -84,6 +94,8 @@ class Agent {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<BehaviorService> behavior_;    // null when behavior.enabled is false
   std::unique_ptr<TelemetryService> telemetry_;  // null when no telemetry.servers
+  std::unique_ptr<behavior::Responder> responder_;  // kill_process commands; null without telemetry
+  std::unique_ptr<CommandHandler> commands_;        // server commands; null without telemetry
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   std::mutex cache_mu_;

@@ -71,8 +71,10 @@ Result<telemetry::AgentCredentials> TelemetryService::Credentials() {
   return last;
 }
 
-Status TelemetryService::Start(std::function<v1::AgentInfo()> agent_info) {
+Status TelemetryService::Start(std::function<v1::AgentInfo()> agent_info,
+                               std::function<bool(const v1::Command&)> on_command) {
   agent_info_ = std::move(agent_info);
+  on_command_ = std::move(on_command);
   thread_ = std::thread([this] { ConnectLoop(); });
   return Status::Ok();
 }
@@ -89,6 +91,7 @@ void TelemetryService::ConnectLoop() {
       auto compression = telemetry::CompressionFromName(config_.telemetry_compression);
       if (compression.ok()) uo.compression = *compression;
       uo.agent_info = agent_info_;
+      uo.on_command = on_command_;
       auto uplink = telemetry::Uplink::Create(uo, spool_.get());
       Status started = uplink.ok() ? (*uplink)->Start() : uplink.status();
       if (started.ok()) {

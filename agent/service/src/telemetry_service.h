@@ -36,8 +36,11 @@ class TelemetryService {
   // Valid for the service's lifetime.
   telemetry::EventWriter* writer() { return writer_.get(); }
 
-  // `agent_info` is called on the uplink thread for Hello and heartbeats.
-  Status Start(std::function<v1::AgentInfo()> agent_info);
+  // `agent_info` is called on the uplink thread for Hello and heartbeats,
+  // `on_command` (may be empty) for each command the server sends.
+  Status Start(std::function<v1::AgentInfo()> agent_info, std::function<bool(const v1::Command&)> on_command = {});
+  // Makes every event written so far durable (the spool's group commit).
+  Status Sync() { return spool_->Sync(); }
   void Stop();
   // "telemetry    connected to 127.0.0.1:8443 as <id>: 1234 sent, acked 1200, spool 34 MB".
   std::string StatusLine() const;
@@ -51,6 +54,7 @@ class TelemetryService {
   std::unique_ptr<telemetry::Spool> spool_;
   std::unique_ptr<telemetry::EventWriter> writer_;
   std::function<v1::AgentInfo()> agent_info_;
+  std::function<bool(const v1::Command&)> on_command_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
