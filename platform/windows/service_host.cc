@@ -22,10 +22,19 @@ struct Host {
   bool stopping = false;
   int exit_code = 1;
   Status start_status;
-  HANDLE run_done = nullptr;  // console mode: set when Run has returned
 };
 
 Host* g_host = nullptr;
+// Console mode: the console handler runs on a thread of its own and may run
+// while RunInConsole returns; it reads g_host under this lock only.
+std::mutex g_console_mu;
+
+// Set when the console-mode Run has returned. Created once and never closed,
+// so a console handler still waiting on it can never wait on a closed handle.
+HANDLE ConsoleRunDone() {
+  static HANDLE event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
+  return event;
+}
 
 // Reports `state` to the SCM. Pending states bump the checkpoint so the SCM
 // sees progress; RUNNING accepts the stop controls, other states none.
@@ -111,23 +120,19 @@ void WINAPI ServiceMain(DWORD /*argc*/, LPWSTR* /*argv*/) {
 }
 
 BOOL WINAPI ConsoleHandler(DWORD event) {
-  Host* h = g_host;
-  if (h == nullptr) return FALSE;
-  switch (event) {
-    case CTRL_C_EVENT:
-    case CTRL_BREAK_EVENT:
-      h->app->RequestStop(StopReason::kConsole);
-      return TRUE;
-    case CTRL_CLOSE_EVENT:
-    case CTRL_LOGOFF_EVENT:
-    case CTRL_SHUTDOWN_EVENT:
-      // Returning ends the process: wait (bounded) for Run to finish first.
-      h->app->RequestStop(event == CTRL_SHUTDOWN_EVENT ? StopReason::kShutdown : StopReason::kConsole);
-      ::WaitForSingleObject(h->run_done, Ms(h->options->stop_wait_hint));
-      return TRUE;
-    default:
-      return FALSE;
+  const bool closing = event == CTRL_CLOSE_EVENT || event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT;
+  if (!closing && event != CTRL_C_EVENT && event != CTRL_BREAK_EVENT) return FALSE;
+  DWORD wait_ms = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_console_mu);
+    if (g_host == nullptr) return FALSE;
+    g_host->app->RequestStop(event == CTRL_SHUTDOWN_EVENT ? StopReason::kShutdown : StopReason::kConsole);
+    wait_ms = Ms(g_host->options->stop_wait_hint);
   }
+  // Returning from a close/logoff/shutdown event ends the process: wait
+  // (bounded) for Run to finish first.
+  if (closing) ::WaitForSingleObject(ConsoleRunDone(), wait_ms);
+  return TRUE;
 }
 
 }  // namespace
@@ -155,25 +160,32 @@ Result<int> RunAsService(const ServiceHostOptions& options, ServiceApp& app) {
 }
 
 Result<int> RunInConsole(const ServiceHostOptions& options, ServiceApp& app) {
-  if (g_host != nullptr) return FailedPreconditionError("service host: already running in this process");
   Host h;
   h.options = &options;
   h.app = &app;
   h.name = win::Wide(options.name);
-  h.run_done = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
-  if (h.run_done == nullptr) return win::LastError("service host: CreateEvent");
-  g_host = &h;
+  HANDLE run_done = ConsoleRunDone();
+  if (run_done == nullptr) return FailedPreconditionError("service host: no event for console mode");
+  {
+    std::lock_guard<std::mutex> lock(g_console_mu);
+    if (g_host != nullptr) return FailedPreconditionError("service host: already running in this process");
+    g_host = &h;
+  }
+  ::ResetEvent(run_done);
   if (!::SetConsoleCtrlHandler(ConsoleHandler, TRUE)) {
+    Status s = win::LastError("service host: SetConsoleCtrlHandler");
+    std::lock_guard<std::mutex> lock(g_console_mu);
     g_host = nullptr;
-    ::CloseHandle(h.run_done);
-    return win::LastError("service host: SetConsoleCtrlHandler");
+    return s;
   }
   Status started = app.Start([] {});
   int code = started.ok() ? app.Run() : 1;
-  ::SetEvent(h.run_done);
+  ::SetEvent(run_done);
   ::SetConsoleCtrlHandler(ConsoleHandler, FALSE);
-  g_host = nullptr;
-  ::CloseHandle(h.run_done);
+  {
+    std::lock_guard<std::mutex> lock(g_console_mu);
+    g_host = nullptr;
+  }
   if (!started.ok()) return started.WithContext("service start");
   return code;
 }
