@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "walk_kind.h"
 #include "win_util.h"
 
 namespace mamori::platform {
@@ -63,19 +64,9 @@ Status WalkTree(const std::string& root_in, const WalkOptions& options,
       std::string leaf = win::Utf8(name);
       entry.path = dir.path.back() == '\\' ? dir.path + leaf : dir.path + "\\" + leaf;
       entry.depth = dir.depth + 1;
-      const bool is_dir = (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) != 0;
-      const bool reparse = (fd.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0;
       // dwReserved0 holds the reparse tag when FILE_ATTRIBUTE_REPARSE_POINT is set.
-      if (reparse && (is_dir || fd.dwReserved0 == IO_REPARSE_TAG_SYMLINK || fd.dwReserved0 == IO_REPARSE_TAG_MOUNT_POINT)) {
-        entry.kind = EntryKind::kLink;
-      } else if (is_dir) {
-        entry.kind = EntryKind::kDirectory;
-      } else if ((fd.dwFileAttributes & FILE_ATTRIBUTE_DEVICE) != 0) {
-        entry.kind = EntryKind::kOther;
-      } else {
-        entry.kind = EntryKind::kFile;
-        entry.size = (static_cast<uint64_t>(fd.nFileSizeHigh) << 32) | fd.nFileSizeLow;
-      }
+      entry.kind = win::KindOfFindData(fd.dwFileAttributes, fd.dwReserved0);
+      if (entry.kind == EntryKind::kFile) entry.size = (static_cast<uint64_t>(fd.nFileSizeHigh) << 32) | fd.nFileSizeLow;
       WalkAction action = on_entry(entry);
       if (action == WalkAction::kStop) {
         stop = true;

@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "../../windows/walk_kind.h"
 #include "../../windows/win_util.h"
 #include "test_util.h"
 
@@ -126,6 +127,20 @@ TEST_CASE("walk reports a directory symlink and does not enter it", "[walk]") {
   REQUIRE(Walk(tree.path(), &w).ok());
   CHECK(w.entries[tree / "link"] == EntryKind::kLink);
   CHECK(w.entries.count(tree / "link\\secret.txt") == 0);
+}
+
+TEST_CASE("directory reparse points and file symlinks are links and other file reparse tags are files", "[walk]") {
+  using win::KindOfFindData;
+  constexpr DWORD kDir = FILE_ATTRIBUTE_DIRECTORY, kReparse = FILE_ATTRIBUTE_REPARSE_POINT;
+  CHECK(KindOfFindData(kDir | kReparse, IO_REPARSE_TAG_MOUNT_POINT) == EntryKind::kLink);  // junction
+  CHECK(KindOfFindData(kDir | kReparse, IO_REPARSE_TAG_SYMLINK) == EntryKind::kLink);
+  CHECK(KindOfFindData(kDir | kReparse, 0x9000001Au) == EntryKind::kLink);  // a cloud-files directory
+  CHECK(KindOfFindData(kReparse | FILE_ATTRIBUTE_ARCHIVE, IO_REPARSE_TAG_SYMLINK) == EntryKind::kLink);
+  CHECK(KindOfFindData(kReparse | FILE_ATTRIBUTE_ARCHIVE, IO_REPARSE_TAG_DEDUP) == EntryKind::kFile);
+  CHECK(KindOfFindData(kDir, 0) == EntryKind::kDirectory);
+  CHECK(KindOfFindData(FILE_ATTRIBUTE_ARCHIVE | FILE_ATTRIBUTE_READONLY, 0) == EntryKind::kFile);
+  CHECK(KindOfFindData(FILE_ATTRIBUTE_NORMAL, 0) == EntryKind::kFile);
+  CHECK(KindOfFindData(FILE_ATTRIBUTE_DEVICE, 0) == EntryKind::kOther);
 }
 
 TEST_CASE("walk reports a directory it cannot list and goes on with its siblings", "[walk]") {
