@@ -16,6 +16,7 @@
 #
 #   bench/telemetry-bench.sh
 #   EVENTS=300000 RATE=20000 LAT_SECONDS=10 REPS=2 BUILD=build/release PG=auto [NO_BUILD=1] bench/telemetry-bench.sh
+#   ONLY=sqlite,pg bench/telemetry-bench.sh   # just these rows (keys as in R[...] below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,7 +35,7 @@ if [ -z "${NO_BUILD:-}" ]; then
   fi
   nice cmake --build "$BUILD" -j2 --target mamori-server mamori_uplink_driver >/dev/null
 fi
-SERVER=$BUILD/server/main/mamori-server
+SERVER=${SERVER:-$BUILD/server/main/mamori-server}
 DRIVER=$BUILD/telemetry/uplink/mamori_uplink_driver
 
 rm -rf "$WORK"
@@ -149,26 +150,27 @@ best() {
   python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["all_runs"]=sys.argv[2]; print(json.dumps(d))' "$best_json" "$all"
 }
 
+want() { [ -z "${ONLY:-}" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A R
 echo "throughput: $EVENTS events, best of $REPS" >&2
-R[sqlite]=$(best sqlite "$WORK" "$DEFAULTS" --events "$EVENTS")
-R[sqlite5k]=$(best sqlite5k "$WORK" "$B5K" --events "$EVENTS")
-R[sqlite10k]=$(best sqlite10k "$WORK" "$B10K" --events "$EVENTS")
-R[sqlite_fast]=$(best sqlite_fast "$WORK" "$FAST" --events "$EVENTS")
+want sqlite && R[sqlite]=$(best sqlite "$WORK" "$DEFAULTS" --events "$EVENTS")
+want sqlite5k && R[sqlite5k]=$(best sqlite5k "$WORK" "$B5K" --events "$EVENTS")
+want sqlite10k && R[sqlite10k]=$(best sqlite10k "$WORK" "$B10K" --events "$EVENTS")
+want sqlite_fast && R[sqlite_fast]=$(best sqlite_fast "$WORK" "$FAST" --events "$EVENTS")
 mkdir -p "$SHM"
-R[sqlite_shm]=$(best sqlite_shm "$SHM" "$B5K" --events "$EVENTS")
+want sqlite_shm && R[sqlite_shm]=$(best sqlite_shm "$SHM" "$B5K" --events "$EVENTS")
 rm -rf "$SHM"
-R[sqlite_gzip]=$(best sqlite_gzip "$WORK" "$B5K" --events "$EVENTS" --compression gzip)
+want sqlite_gzip && R[sqlite_gzip]=$(best sqlite_gzip "$WORK" "$B5K" --events "$EVENTS" --compression gzip)
 if [ -n "$PGCONN" ]; then
-  R[pg]=$(best pg "$WORK" "$(pg_store)" --events "$EVENTS")
-  R[pg5k]=$(best pg5k "$WORK" "$(pg_store "$B5K")" --events "$EVENTS")
+  want pg && R[pg]=$(best pg "$WORK" "$(pg_store)" --events "$EVENTS")
+  want pg5k && R[pg5k]=$(best pg5k "$WORK" "$(pg_store "$B5K")" --events "$EVENTS")
 fi
 echo "latency: $RATE events/s for $LAT_SECONDS s" >&2
 lat_events=$((RATE * LAT_SECONDS))
-R[sqlite_lat]=$(best sqlite_lat "$WORK" "$DEFAULTS" --events "$lat_events" --rate "$RATE")
-R[sqlite5k_lat]=$(best sqlite5k_lat "$WORK" "$B5K" --events "$lat_events" --rate "$RATE")
-[ -n "$PGCONN" ] && R[pg_lat]=$(best pg_lat "$WORK" "$(pg_store)" --events "$lat_events" --rate "$RATE")
+want sqlite_lat && R[sqlite_lat]=$(best sqlite_lat "$WORK" "$DEFAULTS" --events "$lat_events" --rate "$RATE")
+want sqlite5k_lat && R[sqlite5k_lat]=$(best sqlite5k_lat "$WORK" "$B5K" --events "$lat_events" --rate "$RATE")
+[ -n "$PGCONN" ] && want pg_lat && R[pg_lat]=$(best pg_lat "$WORK" "$(pg_store)" --events "$lat_events" --rate "$RATE")
 encode=$("$DRIVER" --encode-bench --events 200000)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 

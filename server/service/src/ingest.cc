@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <unordered_map>
 
@@ -66,15 +67,16 @@ void ApplyCommandResults(ServiceContext* svc, const std::string& agent_id, const
 // process-local state. Costs one ranged read per batch, only with SIEM
 // outputs configured; a store API that reported inserted sequences would
 // make it free (see docs/server.md).
+// `events[i]` is the proto of `rows[i]` (all batches of the call, in order).
 Status PublishNewlyStored(ServiceContext* svc, const std::string& agent_id, const std::string& hostname,
-                          const mamori::v1::EventBatch& batch, const std::vector<EventRow>& rows, uint64_t known_ack,
-                          int64_t stamp) {
-  // The first copy of each sequence in the batch is the one the store kept
+                          const std::vector<const mamori::v1::Event*>& events, const std::vector<EventRow>& rows,
+                          uint64_t known_ack, int64_t stamp) {
+  // The first copy of each sequence in the call is the one the store kept
   // if this call stored it (PrepareBatch: "the first copy wins").
-  std::unordered_map<uint64_t, int> first_copy;
+  std::unordered_map<uint64_t, size_t> first_copy;
   int64_t min_ts = std::numeric_limits<int64_t>::max(), max_ts = std::numeric_limits<int64_t>::min();
-  for (int i = 0; i < batch.events_size(); ++i) {
-    const mamori::v1::Event& e = batch.events(i);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const mamori::v1::Event& e = *events[i];
     if (e.sequence() <= known_ack) continue;  // stored before this stream's last ack: a resend
     if (!first_copy.emplace(e.sequence(), i).second) continue;
     min_ts = std::min(min_ts, e.timestamp_ns());
@@ -95,8 +97,7 @@ Status PublishNewlyStored(ServiceContext* svc, const std::string& agent_id, cons
       if (se.received_at_ns != stamp) continue;
       auto it = first_copy.find(se.row.sequence);
       if (it == first_copy.end()) continue;
-      records.push_back(
-          SiemRecord{agent_id, hostname, rows[static_cast<size_t>(it->second)].type, stamp, &batch.events(it->second)});
+      records.push_back(SiemRecord{agent_id, hostname, rows[it->second].type, stamp, events[it->second]});
     }
     if (!page->next) break;
     q.after = page->next;
@@ -117,44 +118,81 @@ int64_t UniqueReceivedAt() {
   }
 }
 
-grpc::Status IngestBatch(ServiceContext* svc, const std::string& agent_id, const std::string& hostname,
-                         const mamori::v1::EventBatch& batch, uint64_t known_ack, uint64_t* ack) {
-  const ServerConfig& config = *svc->config;
+namespace {
+
+// Limits and validation of one batch; appends its rows, protos and lost ranges.
+grpc::Status CheckBatch(const ServerConfig& config, const BatchRef& ref, std::vector<EventRow>* rows,
+                        std::vector<const mamori::v1::Event*>* events, std::vector<LostRange>* lost,
+                        size_t* total_bytes) {
+  const mamori::v1::EventBatch& batch = *ref.batch;
   if (static_cast<uint64_t>(batch.events_size()) > config.max_batch_events) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "batch of " + std::to_string(batch.events_size()) +
                                                                   " events exceeds max_batch_events " +
                                                                   std::to_string(config.max_batch_events));
   }
-  const size_t bytes = batch.ByteSizeLong();
+  const size_t bytes = ref.bytes != 0 ? ref.bytes : batch.ByteSizeLong();
   if (bytes > config.max_batch_bytes) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "batch of " + std::to_string(bytes) +
                                                                   " bytes exceeds max_batch_bytes " +
                                                                   std::to_string(config.max_batch_bytes));
   }
-  std::vector<EventRow> rows;
-  rows.reserve(static_cast<size_t>(batch.events_size()));
+  const size_t first_row = rows->size();
+  const size_t first_lost = lost->size();
+  auto undo = [&] {  // a refused batch contributes nothing
+    rows->resize(first_row);
+    events->resize(first_row);
+    lost->resize(first_lost);
+  };
   for (int i = 0; i < batch.events_size(); ++i) {
     const mamori::v1::Event& e = batch.events(i);
     if (e.sequence() == 0 || e.sequence() > kMaxSequence) {
+      undo();
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           "event " + std::to_string(i) + ": sequence " + std::to_string(e.sequence()) + " outside [1, 2^63-1]");
     }
     Result<EventRow> row = EventRowFromProto(e);
     if (!row.ok()) {
+      undo();
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "event " + std::to_string(i) + ": " + row.status().message());
     }
-    rows.push_back(std::move(*row));
+    rows->push_back(std::move(*row));
+    events->push_back(&e);
   }
-  std::vector<LostRange> lost;
   for (const mamori::v1::SequenceRange& r : batch.lost()) {
     if (r.first() == 0 || r.first() > r.last() || r.last() > kMaxSequence) {
+      undo();
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "bad lost range [" + std::to_string(r.first()) + ", " + std::to_string(r.last()) + "]");
     }
-    lost.push_back(LostRange{r.first(), r.last(), r.reason()});
+    lost->push_back(LostRange{r.first(), r.last(), r.reason()});
   }
+  *total_bytes += bytes;
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status IngestBatches(ServiceContext* svc, const std::string& agent_id, const std::string& hostname,
+                           std::span<const BatchRef> batches, uint64_t known_ack, uint64_t* ack, size_t* stored) {
+  *stored = 0;
+  std::vector<EventRow> rows;
+  std::vector<const mamori::v1::Event*> events;
+  std::vector<LostRange> lost;
+  size_t total = 0;
+  for (const BatchRef& b : batches) total += static_cast<size_t>(b.batch->events_size());
+  rows.reserve(total);
+  events.reserve(total);
+  // Validate in order; a refused batch ends the run, the valid ones before it are stored.
+  grpc::Status refused;
+  size_t valid = 0;
+  size_t bytes = 0;
+  for (; valid < batches.size(); ++valid) {
+    refused = CheckBatch(*svc->config, batches[valid], &rows, &events, &lost, &bytes);
+    if (!refused.ok()) break;
+  }
+  if (valid == 0) return refused;
 
   const int64_t stamp = UniqueReceivedAt();
   const auto t0 = std::chrono::steady_clock::now();
@@ -163,13 +201,21 @@ grpc::Status IngestBatch(ServiceContext* svc, const std::string& agent_id, const
   if (!acked.ok()) return StoreError(acked.status());
   svc->metrics->RecordBatch(rows.size(), bytes, std::chrono::duration_cast<std::chrono::nanoseconds>(latency));
   *ack = *acked;
+  *stored = valid;
 
-  ApplyCommandResults(svc, agent_id, batch);
+  for (size_t i = 0; i < valid; ++i) ApplyCommandResults(svc, agent_id, *batches[i].batch);
   if (!svc->siem->empty()) {
-    Status s = PublishNewlyStored(svc, agent_id, hostname, batch, rows, known_ack, stamp);
-    if (!s.ok()) MAMORI_LOG(kError, "siem: reading back the batch of agent " << agent_id << ": " << s.message());
+    Status s = PublishNewlyStored(svc, agent_id, hostname, events, rows, known_ack, stamp);
+    if (!s.ok()) MAMORI_LOG(kError, "siem: reading back the batches of agent " << agent_id << ": " << s.message());
   }
-  return grpc::Status::OK;
+  return refused;
+}
+
+grpc::Status IngestBatch(ServiceContext* svc, const std::string& agent_id, const std::string& hostname,
+                         const mamori::v1::EventBatch& batch, uint64_t known_ack, uint64_t* ack) {
+  const BatchRef ref{&batch, 0};
+  size_t stored = 0;
+  return IngestBatches(svc, agent_id, hostname, std::span<const BatchRef>(&ref, 1), known_ack, ack, &stored);
 }
 
 }  // namespace mamori::server

@@ -8,13 +8,30 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "mamori/v1/event.pb.h"
 #include "service_context.h"
 
 namespace mamori::server {
+
+// One EventBatch of a stream, with its serialized size when the caller knows
+// it (0: computed here).
+struct BatchRef {
+  const mamori::v1::EventBatch* batch = nullptr;
+  size_t bytes = 0;
+};
+
+// Stores consecutive batches of one stream in ONE Store::AppendBatch call (one
+// transaction), in order, with the same checks as IngestBatch. When batch j
+// fails validation, batches [0, j) are still stored and *stored = j, and j's
+// error is returned; on a store error nothing is stored (*stored = 0). *ack
+// is the store's ack after what was stored.
+grpc::Status IngestBatches(ServiceContext* svc, const std::string& agent_id, const std::string& hostname,
+                           std::span<const BatchRef> batches, uint64_t known_ack, uint64_t* ack, size_t* stored);
 
 // Stores `batch` for `agent_id` and sets *ack to the store's ack after it.
 // `known_ack` is an ack this stream has already seen (events at or below it

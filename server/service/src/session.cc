@@ -20,6 +20,9 @@ constexpr int64_t kHelloTimeout = 30 * kSecond;
 constexpr int64_t kStuckFinishTimeout = 10 * kSecond;
 constexpr size_t kMaxQueuedWrites = 4096;  // a peer that stops reading is cut off
 constexpr int64_t kTouchInterval = 10 * kSecond;
+// Read-ahead per stream: messages received but not yet handled. Reading
+// pauses at this many, or at 2 x max_batch_bytes of batches.
+constexpr size_t kMaxInbox = 8;
 
 // Descriptive inventory fields from an AgentInfo (the fingerprint stays as stored).
 AgentRecord RecordFromInfo(const std::string& agent_id, const mamori::v1::AgentInfo& info) {
@@ -99,7 +102,7 @@ ConnectReactorBase* RejectStream(ServiceContext* svc, grpc::Status status) {
 class Session::Reactor final : public ConnectReactorBase {
  public:
   explicit Reactor(std::shared_ptr<Session> s) : session_(std::move(s)) {}
-  void Begin() { StartRead(&session_->in_); }
+  void Begin() { StartRead(session_->reading_.get()); }
   void OnReadDone(bool ok) override { session_->OnReadDone(ok); }
   void OnWriteDone(bool ok) override { session_->OnWriteDone(ok); }
   void OnDone() override {
@@ -122,54 +125,121 @@ ConnectReactorBase* Session::Start(ServiceContext* svc, grpc::CallbackServerCont
 }
 
 Session::Session(ServiceContext* svc, grpc::CallbackServerContext* ctx, PeerIdentity peer)
-    : svc_(svc), ctx_(ctx), peer_(std::move(peer)), started_ns_(NowNs()), last_message_ns_(started_ns_) {}
+    : svc_(svc),
+      ctx_(ctx),
+      peer_(std::move(peer)),
+      started_ns_(NowNs()),
+      reading_(std::make_unique<AgentMessage>()),
+      last_message_ns_(started_ns_) {}
 
 Session::~Session() = default;
 
 void Session::OnReadDone(bool ok) {
-  if (!ok) {
-    // The agent closed its side or the call was cancelled / broke.
-    End(grpc::Status::OK);
-    return;
+  // This thread holds the read turn: reading_ is ours until the next read starts.
+  Inbound m;
+  if (ok) {
+    last_message_ns_.store(NowNs(), std::memory_order_relaxed);
+    m.bytes = reading_->has_batch() ? reading_->ByteSizeLong() : 0;
+    m.message = std::move(reading_);
+    reading_ = std::make_unique<AgentMessage>();
   }
-  last_message_ns_.store(NowNs(), std::memory_order_relaxed);
-  std::shared_ptr<Session> self = shared_from_this();
-  svc_->pool->Submit([self] { self->Process(); });
+  bool submit = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (finishing_) return;  // the stream is over; what was read is dropped (never acked)
+    if (!ok) {
+      read_closed_ = true;  // the agent closed its side or the call broke: the task ends the stream
+    } else {
+      inbox_bytes_ += m.bytes;
+      inbox_.push_back(std::move(m));
+      if (inbox_.size() < kMaxInbox && inbox_bytes_ < 2 * static_cast<size_t>(svc_->config->max_batch_bytes)) {
+        // Under mu_, so End cannot finish in between (reads never complete inline).
+        reactor_->StartRead(reading_.get());
+      } else {
+        read_paused_ = true;
+      }
+    }
+    if (!task_queued_) {
+      task_queued_ = true;
+      submit = true;
+    }
+  }
+  if (submit) {
+    std::shared_ptr<Session> self = shared_from_this();
+    svc_->pool->Submit([self] { self->Process(); });
+  }
 }
 
 void Session::Process() {
-  grpc::Status st;
-  if (phase_ == Phase::kHello) {
-    st = HandleHello();
-  } else {
-    switch (in_.body_case()) {
-      case AgentMessage::kBatch:
-        st = HandleBatch();
-        break;
-      case AgentMessage::kHeartbeat:
-        st = HandleHeartbeat();
-        break;
-      case AgentMessage::kCommandAck:
-        HandleCommandAck();
-        break;
-      case AgentMessage::kHello:
-        st = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Hello sent twice on one stream");
-        break;
-      case AgentMessage::BODY_NOT_SET:
-        // A message kind from a newer agent: ignored (compatibility rule 3).
-        break;
+  for (;;) {
+    std::vector<Inbound> work;
+    bool closed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finishing_) {
+        task_queued_ = false;
+        return;
+      }
+      if (inbox_.empty()) {
+        task_queued_ = false;
+        closed = read_closed_;
+      } else {
+        work.reserve(inbox_.size());
+        for (Inbound& m : inbox_) work.push_back(std::move(m));
+        inbox_.clear();
+        inbox_bytes_ = 0;
+      }
+    }
+    if (work.empty()) {
+      if (closed) End(grpc::Status::OK);  // everything the agent sent was handled
+      return;
+    }
+    ReadNext();  // resumes a paused read: the next messages arrive while these are stored
+    grpc::Status st;
+    size_t i = 0;
+    while (st.ok() && i < work.size()) {
+      if (phase_ == Phase::kStreaming && work[i].message->has_batch()) {
+        // A run of consecutive batches: one store transaction.
+        std::vector<Inbound> run;
+        while (i < work.size() && work[i].message->has_batch()) run.push_back(std::move(work[i++]));
+        st = HandleBatches(run);
+      } else {
+        st = Handle(work[i++]);
+      }
+    }
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::UNAVAILABLE || st.error_code() == grpc::StatusCode::INTERNAL) {
+        MAMORI_LOG(kWarning, "agent " << peer_.agent_id << ": stream ends: " << st.error_message());
+      } else {
+        MAMORI_LOG(kInfo, "agent " << peer_.agent_id << ": stream refused: " << st.error_message());
+      }
+      End(st);
+      std::lock_guard<std::mutex> lock(mu_);
+      task_queued_ = false;
+      return;
     }
   }
-  if (!st.ok()) {
-    if (st.error_code() == grpc::StatusCode::UNAVAILABLE || st.error_code() == grpc::StatusCode::INTERNAL) {
-      MAMORI_LOG(kWarning, "agent " << peer_.agent_id << ": stream ends: " << st.error_message());
-    } else {
-      MAMORI_LOG(kInfo, "agent " << peer_.agent_id << ": stream refused: " << st.error_message());
-    }
-    End(st);
-    return;
+}
+
+grpc::Status Session::Handle(Inbound& m) {
+  in_.Clear();
+  in_.Swap(m.message.get());
+  if (phase_ == Phase::kHello) return HandleHello();
+  switch (in_.body_case()) {
+    case AgentMessage::kBatch:  // Process hands batches to HandleBatches
+      return grpc::Status(grpc::StatusCode::INTERNAL, "batch outside a run");
+    case AgentMessage::kHeartbeat:
+      return HandleHeartbeat();
+    case AgentMessage::kCommandAck:
+      HandleCommandAck();
+      return grpc::Status::OK;
+    case AgentMessage::kHello:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Hello sent twice on one stream");
+    case AgentMessage::BODY_NOT_SET:
+      // A message kind from a newer agent: ignored (compatibility rule 3).
+      return grpc::Status::OK;
   }
-  ReadNext();
+  return grpc::Status::OK;
 }
 
 grpc::Status Session::HandleHello() {
@@ -239,14 +309,22 @@ grpc::Status Session::HandleHello() {
   return grpc::Status::OK;
 }
 
-grpc::Status Session::HandleBatch() {
+grpc::Status Session::HandleBatches(std::vector<Inbound>& batches) {
+  std::vector<BatchRef> refs;
+  refs.reserve(batches.size());
+  for (const Inbound& m : batches) refs.push_back(BatchRef{&m.message->batch(), m.bytes});
   uint64_t ack = acked_;
-  grpc::Status st = IngestBatch(svc_, peer_.agent_id, hostname_, in_.batch(), acked_, &ack);
-  if (!st.ok()) return st;
+  size_t stored = 0;
+  grpc::Status st = IngestBatches(svc_, peer_.agent_id, hostname_, refs, acked_, &ack, &stored);
   acked_ = std::max(acked_, ack);  // never decreases on one stream
-  auto reply = std::make_unique<ServerMessage>();
-  reply->mutable_batch_ack()->set_acked_sequence(acked_);
-  Send(std::move(reply));
+  // One BatchAck per stored batch, in order (the agent counts them); each
+  // carries the ack after the whole transaction.
+  for (size_t i = 0; i < stored; ++i) {
+    auto reply = std::make_unique<ServerMessage>();
+    reply->mutable_batch_ack()->set_acked_sequence(acked_);
+    Send(std::move(reply));
+  }
+  if (!st.ok()) return st;
   const int64_t now = NowNs();
   if (now - last_touch_ns_ >= kTouchInterval) {
     Status s = svc_->store->TouchAgent(peer_.agent_id, now);
@@ -315,14 +393,11 @@ void Session::OfferCommand(const CommandRecord& c) {
 }
 
 void Session::ReadNext() {
-  Reactor* reactor = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (finishing_) return;
-    reactor = reactor_;
-  }
-  // Only this stream's owner calls End, so nobody can finish between the check and the read.
-  reactor->StartRead(&in_);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (finishing_ || !read_paused_) return;
+  read_paused_ = false;
+  // Under mu_, so End cannot finish in between (reads never complete inline).
+  reactor_->StartRead(reading_.get());
 }
 
 void Session::Send(std::unique_ptr<ServerMessage> message) {

@@ -1,10 +1,15 @@
 // One AgentService.Connect stream (gRPC callback API).
 //
-// Flow: the reactor reads one AgentMessage at a time; each is handled on the
-// worker pool (store calls block), and only then is the next one read, so a
-// stream has at most one task in flight and the agent is throttled by HTTP/2
-// flow control. Replies (Welcome, BatchAck) and Commands go through a write
-// queue: one gRPC write at a time, the rest queued in order.
+// Flow: the reactor reads ahead into a small per-stream inbox (at most
+// kMaxInbox messages and about 2 x max_batch_bytes; then reading pauses and
+// the agent is throttled by HTTP/2 flow control). One worker-pool task at a
+// time drains the inbox in order (store calls block): consecutive EventBatches
+// found there are stored in ONE Store::AppendBatch call (one transaction, one
+// fsync), and each gets its BatchAck, in order. So while a transaction
+// commits, the next batches are received and parsed (gRPC threads), and a
+// slow commit makes the next one larger instead of the stream slower.
+// Replies (Welcome, BatchAck) and Commands go through a write queue: one gRPC
+// write at a time, the rest queued in order.
 //
 // Lifetime: the Session is shared (reactor, registry, dispatcher, tasks); the
 // reactor is deleted by gRPC's OnDone, after Finish and after every read and
@@ -25,6 +30,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "mamori/server/store_records.h"
 #include "mamori/v1/agent_service.grpc.pb.h"
@@ -77,11 +83,20 @@ class Session : public std::enable_shared_from_this<Session> {
   class Reactor;
   enum class Phase { kHello, kStreaming };
 
-  void Process();  // worker task: handles in_
+  struct Inbound {
+    std::unique_ptr<mamori::v1::AgentMessage> message;
+    size_t bytes = 0;  // ByteSizeLong, for batches
+  };
+
+  void Process();  // worker task: drains inbox_
+  // Handles one message (moved into in_), or a run of consecutive batches.
+  grpc::Status Handle(Inbound& m);
   grpc::Status HandleHello();
-  grpc::Status HandleBatch();
+  grpc::Status HandleBatches(std::vector<Inbound>& batches);
   grpc::Status HandleHeartbeat();
   void HandleCommandAck();
+  // Resumes a paused read (the inbox was full) unless the stream is finishing.
+  // REQUIRES: mu_ not held.
   void ReadNext();
   void Send(std::unique_ptr<mamori::v1::ServerMessage> message);
   // Ends the stream with `status` once queued writes are out. Once.
@@ -93,8 +108,12 @@ class Session : public std::enable_shared_from_this<Session> {
   const int64_t started_ns_;
   Reactor* reactor_ = nullptr;  // set once by Start; valid until OnDone (used only before finishing_)
 
+  // The read target: touched only by whoever holds the read turn (the
+  // reactor's OnReadDone, or the task that resumes a paused read).
+  std::unique_ptr<mamori::v1::AgentMessage> reading_;
+
   // Owner state (one task or reaction at a time).
-  mamori::v1::AgentMessage in_;
+  mamori::v1::AgentMessage in_;  // the message being handled
   Phase phase_ = Phase::kHello;
   std::string hostname_;
   uint64_t acked_ = 0;         // highest ack sent on this stream
@@ -112,6 +131,11 @@ class Session : public std::enable_shared_from_this<Session> {
   grpc::Status finish_status_;           // guarded by mu_
   bool done_ = false;                    // guarded by mu_: OnDone ran
   std::set<std::string> sent_commands_;  // guarded by mu_
+  std::deque<Inbound> inbox_;            // guarded by mu_: read, not yet handled, in order
+  size_t inbox_bytes_ = 0;               // guarded by mu_
+  bool task_queued_ = false;             // guarded by mu_: a Process task is queued or running
+  bool read_paused_ = false;             // guarded by mu_: inbox full, no read outstanding
+  bool read_closed_ = false;             // guarded by mu_: the last read failed (half-close, cancel)
 };
 
 }  // namespace mamori::server

@@ -2,7 +2,7 @@
 // gRPC callback handlers (gRPC's own callback threads must not block).
 //
 // The queue is not bounded here: each Connect stream has at most one task
-// queued or running (it reads its next message only after the task), and
+// queued or running (the task drains the stream's bounded inbox), and
 // enrollments are capped by the service, so the queue stays below
 // max_streams + max_concurrent_enrollments.
 //

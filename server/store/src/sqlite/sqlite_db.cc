@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
 
 namespace mamori::server::sqlite {
 
@@ -97,6 +98,12 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path, co
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError(errno, "open " + path);
   ::close(fd);
+  // No memory statistics: with them every sqlite3_malloc/free takes a
+  // process-wide mutex (a few % of the ingest CPU in perf). Possible only
+  // before SQLite initializes; if something else initialized it first, the
+  // call fails harmlessly and the statistics stay on.
+  static std::once_flag memstatus_off;
+  std::call_once(memstatus_off, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
