@@ -8,6 +8,7 @@
 #   server-deb BUILD OUT   the same for mamori-server (and its user)
 #   mountns    BUILD OUT   the packaged agent protects from the host's mount namespace only
 #   caps       BUILD OUT   the packaged agent protects under the unit's capabilities and no_new_privs
+#   server-sandbox BUILD OUT  the packaged server runs unprivileged on a read-only system
 #   rpm        BUILD OUT   files, %config(noreplace), scriptlets and requirements of the rpms
 #
 # Nothing is installed into the real root: dpkg runs with --root on a temporary
@@ -145,7 +146,7 @@ agent-deb | server-deb)
   bad=$(dpkg-query --root="$root" -L "$name" | grep -vE '^(/\.|/usr(/.*)?|/etc|/etc/mamori(/.*)?)$' || true)
   [ -z "$bad" ] || fail "files outside /usr and /etc/mamori: $bad"
   conffiles=$(dpkg-query --root="$root" -W -f='${Conffiles}' "$name")
-  echo "$conffiles" | grep -q "/etc/mamori/$comp.yaml" || fail "conffiles: '$conffiles' lacks /etc/mamori/$comp.yaml"
+  [[ "$conffiles" == *"/etc/mamori/$comp.yaml"* ]] || fail "conffiles: '$conffiles' lacks /etc/mamori/$comp.yaml"
   expect_mode usr/lib/systemd/system/$name.service "644 0"
   expect_mode usr/share/doc/$name/copyright "644 0"
   expect_mode usr/share/doc/$name/changelog.gz "644 0"
@@ -175,7 +176,7 @@ agent-deb | server-deb)
     uid=$(awk -F: '$1 == "mamori" { print $3 }' "$root/etc/passwd")
     [ -n "$uid" ] && [ "$uid" -gt 0 ] && [ "$uid" -lt 1000 ] || fail "no system user mamori in the root's /etc/passwd"
     grep -q '^mamori:' "$root/etc/group" || fail "no group mamori"
-    grep '^mamori:' "$root/etc/passwd" | grep -q ':/usr/sbin/nologin$' || fail "user mamori can log in"
+    grep -q '^mamori:.*:/usr/sbin/nologin$' "$root/etc/passwd" || fail "user mamori can log in"
     expect_mode var/lib/mamori-server "700 $uid"
     sed "s#/var/lib/mamori-server#$root/var/lib/mamori-server#g" "$root/etc/mamori/server.yaml" >"$tmp/server.yaml"
     "$root/usr/sbin/mamori-server" --config "$tmp/server.yaml" --check-config \
@@ -298,6 +299,59 @@ mountns | caps)
   fi
   ;;
 
+server-sandbox)
+  # The server unit's premise, without systemd: the packaged mamori-server
+  # runs as an unprivileged user with no capabilities and no_new_privs, on a
+  # file system that is read-only except its state directory (what
+  # User=, CapabilityBoundingSet=, ProtectSystem=strict and StateDirectory=
+  # give it): it makes its CA, keys and database there and serves TLS.
+  need dpkg-deb unshare setpriv timeout findmnt python3
+  [ "$(id -u)" -eq 0 ] || fail "needs root (mount namespace, user switch)"
+  chmod 0755 "$tmp"
+  root=$tmp/root
+  dpkg-deb -x "$(pkg server deb)" "$root"
+  state=$tmp/state
+  mkdir -m 0700 "$state"
+  chown 65534:65534 "$state"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf '%s\n' "listen: 127.0.0.1:$port" "data_dir: $state" >"$tmp/server.yaml"
+  chmod 0644 "$tmp/server.yaml"
+  # In a private mount namespace (the host's mounts are never changed): the
+  # state directory becomes its own mount, then / and the mount holding the
+  # test directory are remounted read-only.
+  tmpmount=$(findmnt -n -o TARGET --target "$tmp")
+  unshare --mount --propagation private sh -c '
+    mount --bind "$1" "$1" && mount -o remount,bind,ro / && mount -o remount,bind,ro "$2" || exit 90
+    if touch "$3/probe" 2>/dev/null; then exit 91; fi
+    exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs \
+      timeout 60 "$4" --config "$5"' sh "$state" "$tmpmount" "$tmp" "$root/usr/sbin/mamori-server" "$tmp/server.yaml" \
+    >"$tmp/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do
+    grep -qs 'mamori-server listening' "$tmp/server.log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -qs 'mamori-server listening' "$tmp/server.log"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || echo "exit status $?" >>"$tmp/server.log"
+    cat "$tmp/server.log" >&2
+    fail "the server did not start in the sandbox (exit 90: mounts, 91: / still writable)"
+  fi
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "nothing accepts connections on 127.0.0.1:$port"
+  kill -TERM "$pid"
+  status=0
+  wait "$pid" || status=$?
+  cat "$tmp/server.log"
+  [ "$status" -eq 0 ] || fail "the server exited with status $status on SIGTERM"
+  for f in ca/ca.key ca/ca.crt ca/server.key mamori.db; do
+    [ "$(stat -c '%u' "$state/$f" 2>/dev/null)" = 65534 ] || fail "$f was not made by the unprivileged server"
+  done
+  [ "$(stat -c '%a' "$state/ca/ca.key")" = 600 ] || fail "ca.key is not 0600"
+  [ ! -e "$tmp/probe" ] || fail "the sandbox was not read-only"
+  echo "mamori-server: started, served and stopped as uid 65534 without capabilities on a read-only system"
+  ;;
+
 rpm)
   need rpm
   for comp in agent server; do
@@ -306,6 +360,8 @@ rpm)
     rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILENAMES}\n]' "$r" >"$tmp/flags" 2>/dev/null
     rpm -qpR "$r" >"$tmp/requires" 2>/dev/null
     rpm -qp --scripts "$r" >"$tmp/scripts" 2>/dev/null
+    rpm -qpi "$r" >"$tmp/info" 2>/dev/null
+    # (Files, not pipes into grep -q: with pipefail, rpm's SIGPIPE would fail the check.)
     grep -qx "cn /etc/mamori/$comp.yaml" "$tmp/flags" || fail "$r: /etc/mamori/$comp.yaml is not %config(noreplace): $(grep yaml "$tmp/flags")"
     grep -qx "/usr/lib/systemd/system/mamori-$comp.service" "$tmp/files" || fail "$r: no unit"
     grep -qx "/usr/sbin/mamori-$comp" "$tmp/files" || fail "$r: no /usr/sbin/mamori-$comp"
@@ -315,13 +371,16 @@ rpm)
     fi
     grep -q 'systemctl' "$tmp/scripts" || fail "$r: no systemd scriptlets"
     if grep -q '^/usr/lib/\.build-id' "$tmp/files"; then fail "$r ships /usr/lib/.build-id links"; fi
-    if rpm -qpi "$r" 2>/dev/null | grep -q '^Relocations *: /'; then fail "$r is relocatable"; fi
-    rpm -qpi "$r" 2>/dev/null | grep -q '^Summary *: Mamori' || fail "$r has CMake's default summary"
+    if grep -q '^Relocations *: /' "$tmp/info"; then fail "$r is relocatable"; fi
+    grep -q '^Summary *: Mamori' "$tmp/info" || fail "$r has CMake's default summary"
     grep -q 'libc.so.6' "$tmp/requires" || fail "$r: no library requirements found"
   done
-  rpm -qpR "$(pkg agent rpm)" 2>/dev/null | grep -q 'libyara' || fail "the agent rpm does not require libyara"
-  rpm -qpl "$(pkg agent rpm)" 2>/dev/null | grep -qx /usr/bin/mamori || fail "the agent rpm lacks /usr/bin/mamori"
-  rpm -qp --scripts "$(pkg server rpm)" 2>/dev/null | grep -q 'useradd\|systemd-sysusers' || fail "the server rpm makes no user"
+  rpm -qpR "$(pkg agent rpm)" >"$tmp/requires" 2>/dev/null
+  grep -q 'libyara' "$tmp/requires" || fail "the agent rpm does not require libyara"
+  rpm -qpl "$(pkg agent rpm)" >"$tmp/files" 2>/dev/null
+  grep -qx /usr/bin/mamori "$tmp/files" || fail "the agent rpm lacks /usr/bin/mamori"
+  rpm -qp --scripts "$(pkg server rpm)" >"$tmp/scripts" 2>/dev/null
+  grep -q 'useradd\|systemd-sysusers' "$tmp/scripts" || fail "the server rpm makes no user"
   echo "rpm packages OK"
   ;;
 
