@@ -54,10 +54,14 @@ Status ReadConfigFile(const std::string& path, ConnectionSettings* s) {
       Result<std::string> t = ReadTokenFile(value);
       if (!t.ok()) return t.status().WithContext(where);
       s->token = *t;
+    } else if (key == "cert") {
+      s->cert_file = value;
+    } else if (key == "key") {
+      s->key_file = value;
     } else if (key == "insecure") {
       s->insecure = value == "true" || value == "yes" || value == "1";
     } else {
-      return InvalidArgumentError(where + ": unknown key '" + key + "' (server, ca, token_file, insecure)");
+      return InvalidArgumentError(where + ": unknown key '" + key + "' (server, ca, token_file, cert, key, insecure)");
     }
   }
   return Status::Ok();
@@ -67,6 +71,8 @@ void ApplyEnvironment(ConnectionSettings* s) {
   if (const char* v = std::getenv("MAMORI_SERVER"); v != nullptr && *v) s->server = v;
   if (const char* v = std::getenv("MAMORI_CA"); v != nullptr && *v) s->ca_file = v;
   if (const char* v = std::getenv("MAMORI_TOKEN"); v != nullptr && *v) s->token = v;
+  if (const char* v = std::getenv("MAMORI_CERT"); v != nullptr && *v) s->cert_file = v;
+  if (const char* v = std::getenv("MAMORI_KEY"); v != nullptr && *v) s->key_file = v;
   if (const char* v = std::getenv("MAMORI_INSECURE"); v != nullptr && std::string(v) == "1") s->insecure = true;
 }
 
@@ -82,6 +88,15 @@ Result<std::unique_ptr<Client>> Client::Connect(const ConnectionSettings& s) {
     if (!pem.ok()) return pem.status();
     grpc::SslCredentialsOptions o;
     o.pem_root_certs = *pem;
+    if (s.cert_file.empty() != s.key_file.empty()) return InvalidArgumentError("--cert and --key go together");
+    if (!s.cert_file.empty()) {
+      Result<std::string> cert = ReadWhole(s.cert_file, "certificate");
+      if (!cert.ok()) return cert.status();
+      Result<std::string> key = ReadWhole(s.key_file, "private key");
+      if (!key.ok()) return key.status();
+      o.pem_cert_chain = *cert;
+      o.pem_private_key = *key;
+    }
     creds = grpc::SslCredentials(o);
   }
   grpc::ChannelArguments args;

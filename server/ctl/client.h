@@ -20,12 +20,14 @@ struct ConnectionSettings {
   std::string server = "127.0.0.1:8443";  // --server, MAMORI_SERVER, config "server"
   std::string ca_file;                    // --ca, MAMORI_CA, config "ca": PEM CA certificate to pin
   std::string token;                      // --token, MAMORI_TOKEN, --token-file / config "token_file"
+  std::string cert_file;                  // --cert, MAMORI_CERT, config "cert": console user certificate (PEM)
+  std::string key_file;                   // --key, MAMORI_KEY, config "key": its private key (PEM)
   bool insecure = false;                  // --insecure, MAMORI_INSECURE=1: plaintext (loopback test servers)
   std::chrono::seconds timeout{30};       // per unary call
 };
 
 // Reads "key: value" lines (# comments) of a config file into `s`; keys:
-// server, ca, token_file, insecure. kInvalidArgument names the file and line.
+// server, ca, token_file, cert, key, insecure. kInvalidArgument names the file and line.
 Status ReadConfigFile(const std::string& path, ConnectionSettings* s);
 // Applies MAMORI_SERVER, MAMORI_CA, MAMORI_TOKEN, MAMORI_INSECURE.
 void ApplyEnvironment(ConnectionSettings* s);

@@ -40,7 +40,8 @@ constexpr const char* kUsage =
     "  audit [--actor NAME] [--action A] [--limit N]          whoami\n"
     "CONNECTION (flags > environment > config file):\n"
     "  --server HOST:PORT (MAMORI_SERVER, default 127.0.0.1:8443)  --ca FILE (MAMORI_CA)\n"
-    "  --token TOKEN (MAMORI_TOKEN) | --token-file FILE           --insecure (MAMORI_INSECURE=1; loopback tests)\n"
+    "  --token TOKEN (MAMORI_TOKEN) | --token-file FILE | --cert FILE --key FILE (MAMORI_CERT, MAMORI_KEY)\n"
+    "  --insecure (MAMORI_INSECURE=1; plaintext, loopback test servers)\n"
     "  --config FILE (MAMORI_CTL_CONFIG, default ~/.config/mamori/mamorictl.conf if present)\n"
     "  --timeout SECONDS (per call, default 30)\n"
     "Exit: 0 ok, 1 remote command failed (scan --wait: 1 = found), 2 usage/connection/auth/permission/not found.\n";
@@ -87,7 +88,7 @@ struct Args {
   }
 };
 
-const std::set<std::string> kValueFlags = {"--server", "--ca",   "--token",  "--token-file", "--config", "--timeout",
+const std::set<std::string> kValueFlags = {"--server", "--ca", "--cert", "--key",   "--token",  "--token-file", "--config", "--timeout",
                                            "--agent",  "--type", "--since",  "--until",      "--process", "--hash",
                                            "--limit",  "--to",   "--agents", "--version",    "--signal",  "--state",
                                            "--actor",  "--action", "--rule"};
@@ -508,6 +509,8 @@ int Run(int argc, char** argv) {
   ApplyEnvironment(&cs);
   if (a.Has("--server")) cs.server = a.Get("--server");
   if (a.Has("--ca")) cs.ca_file = a.Get("--ca");
+  if (a.Has("--cert")) cs.cert_file = a.Get("--cert");
+  if (a.Has("--key")) cs.key_file = a.Get("--key");
   if (a.Has("--insecure")) cs.insecure = true;
   if (a.Has("--token-file")) {
     Result<std::string> t = ReadTokenFile(a.Get("--token-file"));

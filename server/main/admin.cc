@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 #include <vector>
 
+#include "mamori/common/file_util.h"
 #include "mamori/common/json.h"
 #include "mamori/server/ca.h"
 #include "mamori/server/server.h"
@@ -212,6 +214,44 @@ int UserAdd(Store& store, const std::vector<std::string>& args) {
   return 0;
 }
 
+// user cert NAME --csr FILE [--days N]: signs the user's CSR (the key stays
+// with the user) with the server CA; prints the certificate.
+int UserCert(const ServerConfig& config, Store& store, const std::vector<std::string>& args) {
+  std::string name, csr_file;
+  int64_t days = 365;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--csr" && i + 1 < args.size()) {
+      csr_file = args[++i];
+    } else if (args[i] == "--days" && i + 1 < args.size()) {
+      days = std::atoll(args[++i].c_str());
+      if (days <= 0 || days > 3660) return Usage("user cert: --days must be 1-3660");
+    } else if (!args[i].empty() && args[i][0] != '-' && name.empty()) {
+      name = args[i];
+    } else {
+      return Usage("user cert: unexpected argument '" + args[i] + "'");
+    }
+  }
+  if (name.empty() || csr_file.empty()) return Usage("user cert NAME --csr FILE [--days N]");
+  Result<UserRecord> user = store.GetUser(name);
+  if (!user.ok()) return Fail("user cert " + name, user.status());
+  Result<std::string> csr = ReadFileToString(csr_file);
+  if (!csr.ok()) return Fail("user cert: reading " + csr_file, csr.status());
+  CaOptions o;
+  o.dir = CaDir(config);
+  o.server_names = config.server_names;
+  Result<HostPort> hp = ParseHostPort(config.listen);
+  if (hp.ok()) o.server_names.push_back(hp->host);
+  Result<std::unique_ptr<CertificateAuthority>> ca = CertificateAuthority::Open(o);
+  if (!ca.ok()) return Fail("user cert: CA", ca.status());
+  Result<IssuedCertificate> cert = (*ca)->IssueUserCertificate(*csr, name, Now(), std::chrono::hours(24 * days));
+  if (!cert.ok()) return Fail("user cert " + name + " (" + csr_file + ")", cert.status());
+  Audit(store, "user.cert", name, "sha256=" + cert->fingerprint_sha256);
+  std::fputs(cert->certificate_pem.c_str(), stdout);
+  std::fprintf(stderr, "user %s (%s): certificate valid %lld days, sha256 %s\n", name.c_str(), user->role.c_str(),
+               static_cast<long long>(days), cert->fingerprint_sha256.c_str());
+  return 0;
+}
+
 int UserList(Store& store) {
   Result<std::vector<UserRecord>> users = store.ListUsers();
   if (!users.ok()) return Fail("user list", users.status());
@@ -246,7 +286,7 @@ int RunAdminVerb(const ServerConfig& config, const std::string& verb, const std:
   const std::vector<std::string> args(all.begin() + 1, all.end());
   const bool known = (verb == "token" && (sub == "create" || sub == "list")) ||
                      (verb == "agent" && (sub == "list" || sub == "revoke" || sub == "unrevoke")) ||
-                     (verb == "user" && (sub == "add" || sub == "list" || sub == "disable" || sub == "enable"));
+                     (verb == "user" && (sub == "add" || sub == "list" || sub == "disable" || sub == "enable" || sub == "cert"));
   if (!known) return Usage("unknown command '" + verb + " " + sub + "'");
   Result<std::unique_ptr<Store>> store = OpenConfiguredStore(config);
   if (!store.ok()) return Fail("store", store.status());
@@ -254,6 +294,7 @@ int RunAdminVerb(const ServerConfig& config, const std::string& verb, const std:
   if (verb == "user") {
     if (sub == "add") return UserAdd(**store, args);
     if (sub == "list") return UserList(**store);
+    if (sub == "cert") return UserCert(config, **store, args);
     return UserDisable(**store, args, sub == "disable");
   }
   if (sub == "list") return AgentList(config, **store, args);

@@ -1,7 +1,7 @@
 // The administrative verbs of mamori-server, acting on the store and the CA
 // directory directly (console users: docs/console.md):
 //   ca export | token create | token list | agent list | agent revoke | agent unrevoke |
-//   user add | user list | user disable | user enable
+//   user add | user list | user disable | user enable | user cert
 #pragma once
 
 #include <string>

@@ -28,6 +28,8 @@ constexpr const char* kUsage =
     "       mamori-server [OPTIONS] user add NAME --role admin|analyst [--json]\n"
     "                                                   create a console user; print its API token (shown once)\n"
     "       mamori-server [OPTIONS] user list | user disable NAME | user enable NAME\n"
+    "       mamori-server [OPTIONS] user cert NAME --csr FILE [--days 365]\n"
+    "                                                   sign a console user's CSR with the CA; print the certificate\n"
     "\n"
     "OPTIONS\n"
     "  --config FILE      default /etc/mamori/server.yaml (built-in defaults when that file is absent)\n"

@@ -169,3 +169,52 @@ TEST_CASE("mamorictl: scan --wait shows progress and exits with the scan's resul
 
 }  // namespace
 }  // namespace mamori::server::testing
+
+namespace mamori::server::testing {
+namespace {
+
+TEST_CASE("mamorictl: a console user certificate from the server CA authenticates and agent certificates do not",
+          "[console]") {
+  TestServer ts;
+  AddUser(ts.store(), "carol", "analyst");
+  const KeyAndCsr kc = MakeKeyAndCsr("whatever");  // the CSR's subject is ignored
+  const std::string csr = ts.dir() + "/carol.csr";
+  std::ofstream(csr) << kc.csr_pem;
+  const std::string admin = std::string(MAMORI_SERVER_BINARY) + " --data-dir " + ts.dir() + "/data user cert ";
+  auto issued = mamori::testing::RunCommand(admin + "carol --csr " + csr + " 2>/dev/null");
+  REQUIRE(issued.exit_code == 0);
+  REQUIRE(issued.out.find("BEGIN CERTIFICATE") != std::string::npos);
+  CHECK(mamori::testing::RunCommand(admin + "dave --csr " + csr + " 2>/dev/null").exit_code == 1);  // no such user
+
+  auto stub = mamori::v1::ConsoleService::NewStub(TlsChannel(ts.target(), ts.ca_pem(), kc.key_pem, issued.out));
+  mamori::v1::WhoAmIResponse who;
+  grpc::Status s = stub->WhoAmI(Ctx("").get(), {}, &who);
+  REQUIRE(s.ok());
+  CHECK(who.name() == "carol");
+  CHECK(who.role() == "analyst");
+
+  // mamorictl with --cert/--key instead of a token.
+  const std::string cert_file = ts.dir() + "/carol.crt", key_file = ts.dir() + "/carol.key";
+  std::ofstream(cert_file) << issued.out;
+  std::ofstream(key_file) << kc.key_pem;
+  Ctl ctl{ts, WriteCa(ts), ""};
+  auto r = ctl.Run("--cert " + cert_file + " --key " + key_file + " whoami");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("carol (analyst)") != std::string::npos);
+
+  // An agent's certificate is not a console credential.
+  const EnrolledAgent agent = EnrollNew(ts);
+  auto as_agent = mamori::v1::ConsoleService::NewStub(TlsChannel(ts.target(), ts.ca_pem(), agent.key_pem, agent.cert_pem));
+  s = as_agent->WhoAmI(Ctx("").get(), {}, &who);
+  CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(s.error_message().find("not a console user certificate") != std::string::npos);
+
+  // Disabling the user covers its certificates.
+  REQUIRE(ts.store().SetUserDisabled("carol", true).ok());
+  s = stub->WhoAmI(Ctx("").get(), {}, &who);
+  CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(s.error_message().find("disabled") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace mamori::server::testing

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "console_convert.h"
+#include "mamori/server/ca.h"
 #include "mamori/common/file_util.h"
 #include "mamori/common/log.h"
 
@@ -76,8 +77,34 @@ grpc::Status ConsoleServiceImpl::Authenticate(Ctx* ctx, const std::string& actio
                                               Caller* caller) {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  std::string why = "no API token (send \"authorization: Bearer <token>\"; see mamori-server user add)";
-  if (it != md.end()) {
+  std::string why = "no API token (send \"authorization: Bearer <token>\"; see mamori-server user add) and no "
+                    "console user certificate";
+  std::vector<grpc::string_ref> pem;
+  if (it == md.end() && ctx->auth_context()) pem = ctx->auth_context()->FindPropertyValues("x509_pem_cert");
+  if (!pem.empty()) {
+    // A client certificate from the server CA: a console user's (CN = name,
+    // URI urn:mamori:user:NAME); the role and the disabled flag come from
+    // the users table, so `user disable` covers certificates too.
+    Result<PeerCertificate> cert = ParsePeerCertificate(std::string_view(pem.front().data(), pem.front().size()));
+    bool user_cert = false;
+    if (cert.ok()) {
+      for (const auto& u : cert->uris) user_cert = user_cert || u == UserUri(cert->common_name);
+    }
+    if (!user_cert) {
+      why = "the client certificate is not a console user certificate (agents cannot use the console)";
+    } else {
+      Result<UserRecord> user = WithRetry([&] { return svc_->store->GetUser(cert->common_name); });
+      if (user.ok() && !user->disabled) {
+        caller->name = user->name;
+        caller->role = ConsoleRoleFromName(user->role);
+        return grpc::Status::OK;
+      }
+      if (!user.ok() && user.status().code() != StatusCode::kNotFound) {
+        return Error(grpc::StatusCode::UNAVAILABLE, "authenticating: store: " + user.status().message());
+      }
+      why = user.ok() ? "user " + user->name + " is disabled" : "certificate of unknown user " + cert->common_name;
+    }
+  } else if (it != md.end()) {
     const std::string value(it->second.data(), it->second.size());
     constexpr std::string_view kBearer = "Bearer ";
     if (value.rfind(kBearer, 0) != 0) {

@@ -2,7 +2,8 @@
 // Internal to mamori_server_service; Server registers it beside
 // AgentService on the same port.
 //
-// Every call authenticates its API token ("authorization: Bearer ..."),
+// Every call authenticates its API token ("authorization: Bearer ...") or,
+// without one, a console user's client certificate from the server CA;
 // checks the caller's role, and appends one audit entry (who, action,
 // target, result), refused calls included.
 //

@@ -82,6 +82,11 @@ class CertificateAuthority {
   // signature or an unaccepted key.
   Result<IssuedCertificate> IssueClientCertificate(std::string_view csr_pem, std::string_view agent_id, int64_t now_ns,
                                                    std::chrono::seconds validity) const;
+  // The same for a console user (docs/console.md): CN = user name, SAN URI
+  // UserUri(name); never accepted as an agent (IsAgentId fails on the CN).
+  // kInvalidArgument for an empty name or a bad CSR.
+  Result<IssuedCertificate> IssueUserCertificate(std::string_view csr_pem, std::string_view user_name, int64_t now_ns,
+                                                 std::chrono::seconds validity) const;
 
   struct Impl;
 
@@ -105,5 +110,7 @@ Result<std::string> NewAgentId();
 bool IsAgentId(std::string_view s);
 // "urn:mamori:agent:" + agent_id.
 std::string AgentUri(std::string_view agent_id);
+// "urn:mamori:user:" + user_name (console users' client certificates).
+std::string UserUri(std::string_view user_name);
 
 }  // namespace mamori::server
