@@ -39,7 +39,7 @@ pkg() {  # pkg agent|server deb|rpm -> path of the built package
 }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mamori-pkg-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'umount -l "$tmp/watch" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 case "$verb" in
 build)
@@ -257,11 +257,15 @@ mountns | caps)
   root=$tmp/root
   dpkg-deb -x "$(pkg agent deb)" "$root"
   mkdir -p "$tmp/watch" "$tmp/data"
+  # On-access marks whole mounts: the watched folder is a tmpfs of its own, so
+  # no other process on the machine is scanned or denied by this agent.
+  mount -t tmpfs -o size=1m,mode=0755 mamori-pkg-test "$tmp/watch" || fail "cannot mount a tmpfs for the test"
   printf '%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR' '-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$tmp/watch/eicar.txt"
   if [ "$verb" = mountns ]; then
     behavior=("behavior:" "  enabled: false")
   else
-    behavior=("behavior:" "  enabled: true" "  sensor: ebpf" "  rules: [$root/usr/share/mamori/behavior]")
+    # Alerts only: responses (kills) could hit other processes on the machine.
+    behavior=("behavior:" "  enabled: true" "  sensor: ebpf" "  responses: false" "  rules: [$root/usr/share/mamori/behavior]")
   fi
   printf '%s\n' "data_dir: $tmp/data" "control_socket: $tmp/agent.sock" \
     "signatures: [$root/usr/share/mamori/signatures]" "onaccess:" "  open_paths: [$tmp/watch]" "  action: deny" \
@@ -274,7 +278,13 @@ mountns | caps)
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    grep -qs 'mamori-agent started' "$tmp/agent.log" || { cat "$tmp/agent.log" >&2; fail "the agent did not start"; }
+    if ! grep -qs 'mamori-agent started' "$tmp/agent.log"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      local status=0
+      wait "$pid" || status=$?
+      cat "$tmp/agent.log" >&2
+      fail "the agent did not start (${*:-no wrapper}; exit status $status)"
+    fi
     if cat "$tmp/watch/eicar.txt" >/dev/null 2>&1; then echo allowed; else echo denied; fi
     kill -TERM "$pid"
     wait "$pid" || true
