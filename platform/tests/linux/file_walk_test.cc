@@ -1,9 +1,11 @@
 #include "mamori/platform/file_walk.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -73,6 +75,50 @@ TEST_CASE("walk reports a directory it cannot list and goes on with its siblings
   CHECK(w.errors[0].second.code() == StatusCode::kNotFound);
   CHECK(w.errors[0].second.message().find(tree / "gone") != std::string::npos);
   CHECK(w.entries.count(tree / "kept/f") == 1);
+}
+
+TEST_CASE("a directory whose path exceeds PATH_MAX is reported and the walk goes on", "[platform]") {
+  TempDir tree;
+  WriteTestFile(tree / "sibling", "x");
+  // Build the chain with directory fds: every path handed to the kernel by
+  // this test stays short, while the walk's full paths pass 4096 bytes.
+  const std::string segment(200, 'd');
+  int fd = ::open(tree.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  size_t length = tree.path().size();
+  int levels = 0;
+  while (length <= 4096 + 200) {
+    REQUIRE(::mkdirat(fd, segment.c_str(), 0755) == 0);
+    int next = ::openat(fd, segment.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ::close(fd);
+    REQUIRE(next >= 0);
+    fd = next;
+    length += 1 + segment.size();
+    ++levels;
+  }
+  ::close(fd);
+  Walked w;
+  REQUIRE(Walk(tree.path(), &w).ok());
+  CHECK(w.entries.count(tree / "sibling") == 1);
+  REQUIRE(w.errors.size() == 1);
+  CHECK(w.errors[0].first.size() > 4096);
+  CHECK(w.errors[0].second.code() == StatusCode::kInvalidArgument);  // ENAMETOOLONG
+  // Every directory up to the limit was listed.
+  CHECK(w.entries.size() >= static_cast<size_t>(levels - 1));
+  // TempDir's remove_all cannot delete paths this long either: remove bottom-up with fds.
+  std::function<void(int, int)> remove_chain = [&](int dirfd, int depth) {
+    if (depth == levels) return;
+    int child = ::openat(dirfd, segment.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (child >= 0) {
+      remove_chain(child, depth + 1);
+      ::close(child);
+    }
+    ::unlinkat(dirfd, segment.c_str(), AT_REMOVEDIR);
+  };
+  int root = ::open(tree.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  remove_chain(root, 0);
+  ::close(root);
 }
 
 TEST_CASE("walk honours skip-subtree and stop and max_depth", "[platform]") {
