@@ -150,6 +150,7 @@ agent-deb | server-deb)
   expect_mode usr/lib/systemd/system/$name.service "644 0"
   expect_mode usr/share/doc/$name/copyright "644 0"
   expect_mode usr/share/doc/$name/changelog.gz "644 0"
+  [ -n "$(ls "$root"/usr/share/man/man8/$name.8.gz 2>/dev/null)" ] || fail "no manual page $name(8)"
   [ -L "$root/etc/systemd/system/multi-user.target.wants/$name.service" ] || fail "$name.service was not enabled"
   if [ "$comp" = agent ]; then
     expect_mode usr/sbin/mamori-agent "755 0"
