@@ -272,9 +272,10 @@ mountns | caps)
     "signatures: [$root/usr/share/mamori/signatures]" "onaccess:" "  open_paths: [$tmp/watch]" "  action: deny" \
     "${behavior[@]}" >"$tmp/agent.yaml"
   read_with_agent() {  # read_with_agent WRAPPER... -> "denied" or "allowed"
-    "$@" timeout 60 "$root/usr/sbin/mamori-agent" --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
+    "$@" timeout 120 "$root/usr/sbin/mamori-agent" --config "$tmp/agent.yaml" >"$tmp/agent.log" 2>&1 &
     local pid=$!
-    for _ in $(seq 300); do
+    # Up to 60 s: the machine may be busy with a whole parallel test suite.
+    for _ in $(seq 600); do
       grep -qs 'mamori-agent started' "$tmp/agent.log" && break
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
