@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <cstdio>
 #include <ctime>
@@ -55,6 +56,27 @@ Result<std::shared_ptr<const scanner::SignatureSet>> LoadConfiguredSignatures(co
   return signatures::LoadSignatureSources(config.signatures, config.trusted_keys, min_exclusive_version);
 }
 
+namespace {
+
+// The last bundle a server command installed (docs/agent-commands.md).
+std::string PushedBundlePath(const AgentConfig& c) { return c.data_dir + "/signatures/pushed.mbundle"; }
+
+// `configured`, or the pushed bundle when it verifies and is newer.
+std::shared_ptr<const scanner::SignatureSet> WithPushedBundle(const AgentConfig& config,
+                                                              std::shared_ptr<const scanner::SignatureSet> configured) {
+  AgentConfig c = config;
+  c.signatures = {PushedBundlePath(config)};
+  if (::access(c.signatures[0].c_str(), F_OK) != 0) return configured;
+  auto pushed = LoadConfiguredSignatures(c, configured->bundle_version);
+  if (!pushed.ok()) {
+    MAMORI_LOG(kWarning, "pushed signature bundle not used: " << pushed.status().message());
+    return configured;
+  }
+  return *pushed;
+}
+
+}  // namespace
+
 Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
 
 Agent::~Agent() { Stop(); }
@@ -70,7 +92,7 @@ Result<std::unique_ptr<Agent>> Agent::Create(AgentConfig config) {
   a->events_ = std::move(*events);
   auto sigs = LoadConfiguredSignatures(config, 0);
   if (!sigs.ok()) return sigs.status().WithContext("signatures");
-  MAMORI_RETURN_IF_ERROR(a->signatures_.Install(*sigs));
+  MAMORI_RETURN_IF_ERROR(a->signatures_.Install(WithPushedBundle(config, *sigs)));
   quarantine::VaultOptions vo;
   vo.quota_bytes = config.quarantine_quota;
   vo.retention_seconds = config.quarantine_retention_days * 24 * 3600;
@@ -246,7 +268,7 @@ Status Agent::Reload() {
       return b;
     }
   }
-  Status s = signatures_.Install(*sigs);
+  Status s = signatures_.Install(WithPushedBundle(*fresh, *sigs));
   if (!s.ok() && s.code() != StatusCode::kFailedPrecondition) return s;  // same bundle again is fine
   if (s.ok() && monitor_) monitor_->ClearCleanMarks();
   {
@@ -727,7 +749,21 @@ CommandOps Agent::MakeCommandOps() {
     return RestoreItem(id, o);
   };
   ops.quarantine_delete = [this](const std::string& id) { return vault_->Delete(id); };
-  ops.install_bundle = [this](const std::string& path) { return InstallBundle(path); };
+  ops.install_bundle = [this](const std::string& path) {
+    Status s = InstallBundle(path);
+    if (!s.ok()) return s;
+    // Kept for restarts and reloads, which use it while it is newer than the configured signatures.
+    std::string keep;
+    {
+      std::lock_guard<std::mutex> lock(config_mu_);
+      keep = PushedBundlePath(config_);
+    }
+    Status dir = MakeDirs(keep.substr(0, keep.rfind('/')), 0700);
+    if (!dir.ok() || ::rename(path.c_str(), keep.c_str()) != 0) {
+      MAMORI_LOG(kWarning, "pushed bundle installed but not kept for restarts: " << (dir.ok() ? std::strerror(errno) : dir.message()));
+    }
+    return s;
+  };
   ops.info = [this] { return Info(); };
   ops.kill = [this](pid_t pid, uint64_t start_time_ns) -> Status {
     if (responder_->Protected(pid)) {

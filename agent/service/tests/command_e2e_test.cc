@@ -259,6 +259,15 @@ TEST_CASE("commands e2e: a signed bundle push is installed and reported and a fo
   auto a = s.store->GetAgent(s.agent_id);
   REQUIRE(a.ok());
   CHECK(a->signature_version == version);
+  // The pushed bundle outlives a restart of the agent.
+  CHECK(s.agent->Stop() == 0);
+  s.StartAgent();
+  v1::Command status;
+  status.mutable_get_status();
+  CommandResult after;
+  CHECK(s.Wait(s.Queue(status), &after).state == CommandState::kSucceeded);
+  CHECK(after.status().bundle_version() == 2);
+  CHECK(after.status().signature_version() == version);
   CHECK(s.agent->Stop() == 0);
 }
 
