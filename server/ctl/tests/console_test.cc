@@ -22,7 +22,7 @@ std::vector<AuditEntry> AuditOf(Store& store, const std::string& actor) {
   return *r;
 }
 
-TEST_CASE("console: a valid token authenticates and wrong or disabled tokens are UNAUTHENTICATED", "[console]") {
+TEST_CASE("a valid token authenticates and wrong or disabled tokens are UNAUTHENTICATED", "[console]") {
   TestServer ts;
   const std::string alice = AddUser(ts.store(), "alice", "admin");
   auto stub = ConsoleService::NewStub(TlsChannel(ts.target(), ts.ca_pem()));
@@ -54,7 +54,7 @@ TEST_CASE("console: a valid token authenticates and wrong or disabled tokens are
   CHECK(ok[0].result == "ok");
 }
 
-TEST_CASE("console: analysts may scan but restore kill and push are PERMISSION_DENIED and audited", "[console]") {
+TEST_CASE("analysts may scan but restore kill and push are PERMISSION_DENIED and audited", "[console]") {
   TestServer ts;
   const std::string bob = AddUser(ts.store(), "bob", "analyst");
   const EnrolledAgent agent = EnrollNew(ts);
@@ -110,7 +110,7 @@ TEST_CASE("console: analysts may scan but restore kill and push are PERMISSION_D
   CHECK(aresp.records(0).result() == "denied");
 }
 
-TEST_CASE("console: a command for an offline agent is queued with the configured expiry", "[console]") {
+TEST_CASE("a command for an offline agent is queued with the configured expiry", "[console]") {
   TestServer ts([](ServerConfig& c) { c.command_expiry = std::chrono::hours(2); });
   const std::string alice = AddUser(ts.store(), "alice", "admin");
   const EnrolledAgent agent = EnrollNew(ts);
@@ -146,7 +146,7 @@ TEST_CASE("console: a command for an offline agent is queued with the configured
   CHECK(trail[2].details.find("pid=4242 tree") != std::string::npos);
 }
 
-TEST_CASE("console: WaitCommand streams running then succeeded from the agent's results", "[console]") {
+TEST_CASE("WaitCommand streams running then succeeded from the agent results", "[console]") {
   TestServer ts;
   const std::string bob = AddUser(ts.store(), "bob", "analyst");
   const EnrolledAgent agent = EnrollNew(ts);
@@ -210,7 +210,7 @@ TEST_CASE("console: WaitCommand streams running then succeeded from the agent's 
   CHECK(s.Finish().ok());
 }
 
-TEST_CASE("console: FollowEvents delivers an event ingested after it started", "[console]") {
+TEST_CASE("FollowEvents delivers an event ingested after it started", "[console]") {
   TestServer ts;
   const std::string bob = AddUser(ts.store(), "bob", "analyst");
   const EnrolledAgent agent = EnrollNew(ts);
@@ -258,7 +258,7 @@ TEST_CASE("console: FollowEvents delivers an event ingested after it started", "
   CHECK(stub->QueryEvents(Ctx(bob).get(), q, &page).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_CASE("console: the quarantine view follows quarantine events and the agent's list result", "[console]") {
+TEST_CASE("the quarantine view follows quarantine events and the agent's list result", "[console]") {
   TestServer ts;
   const std::string bob = AddUser(ts.store(), "bob", "analyst");
   const EnrolledAgent agent = EnrollNew(ts);
@@ -296,7 +296,7 @@ TEST_CASE("console: the quarantine view follows quarantine events and the agent'
 namespace mamori::server::testing {
 namespace {
 
-TEST_CASE("console: server.yaml sets the command expiry and refuses a bad one with file and line", "[console]") {
+TEST_CASE("server.yaml sets the command expiry and refuses a bad one with file and line", "[console]") {
   Result<ServerConfig> c = ParseServerConfig("console:\n  command_expiry: 2h\n", "server.yaml");
   REQUIRE(c.ok());
   CHECK(c->command_expiry == std::chrono::hours(2));

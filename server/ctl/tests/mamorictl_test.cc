@@ -113,7 +113,7 @@ TEST_CASE("mamorictl: whoami agents and commands as tables and json with documen
   CHECK(Str(audit[0], "result") == "denied");
 }
 
-TEST_CASE("mamorictl: scan --wait shows progress and exits with the scan's result", "[console]") {
+TEST_CASE("mamorictl: scan --wait shows progress and exits with the scan result", "[console]") {
   TestServer ts;
   const EnrolledAgent agent = EnrollNew(ts);
   Ctl analyst{ts, WriteCa(ts), AddUser(ts.store(), "bob", "analyst")};
