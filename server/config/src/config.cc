@@ -324,6 +324,7 @@ Result<ServerConfig> ParseServerConfig(std::string_view yaml, const std::string&
          {"max_streams", count(&c.max_streams, 1, 100'000)},
          {"command_poll_interval", millis(&c.command_poll_interval, milliseconds(50), milliseconds(600'000))},
          {"workers", count(&c.workers, 1, 256)},
+         {"handshake_timeout", millis(&c.handshake_timeout, milliseconds(100), milliseconds(600'000))},
        });
      }},
     {"console", [&](const YAML::Node& n, const std::string& k) {

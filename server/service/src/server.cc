@@ -134,6 +134,7 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, std::s
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);  // per connection; an agent needs 1-2
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, static_cast<int>(config.handshake_timeout.count()));
   builder.RegisterService(impl->service.get());
   builder.RegisterService(impl->console.get());  // same port and TLS (docs/console.md)
   impl->server = builder.BuildAndStart();

@@ -72,6 +72,9 @@ struct ServerConfig {
   // Console commands not delivered by then expire (console.command_expiry).
   std::chrono::seconds command_expiry{7 * 24 * 3600};
   unsigned workers = 8;  // threads running store calls for the streams
+  // A connection that has not finished its TLS + HTTP/2 handshake by then is
+  // closed (gRPC's own default is 120 s: idle sockets would hold fds that long).
+  std::chrono::milliseconds handshake_timeout{10000};
 
   // Enrollment.
   std::chrono::seconds client_cert_validity{365 * 24 * 3600};
