@@ -164,6 +164,41 @@ v1::Command Cmd(const std::string& id) {
   return c;
 }
 
+TEST_CASE("command journal: drops finished entries past retention and a torn last line and keeps the rest") {
+  TempDir dir;
+  const int64_t now = 100LL * 24 * 3600 * 1'000'000'000;
+  const int64_t day = 24LL * 3600 * 1'000'000'000;
+  const std::string path = dir.path() + "/commands.journal";
+  const std::string result = HexEncode("result-bytes");
+  REQUIRE(WriteFileAtomically(path, "A old " + std::to_string(now - 40 * day) + "\n" +
+                                        "D old " + std::to_string(now - 40 * day) + " " + result + "\n" +
+                                        "A stuck " + std::to_string(now - 40 * day) + "\n" +
+                                        "A recent " + std::to_string(now - day) + "\n" +
+                                        "D recent " + std::to_string(now - day) + " -\n" +
+                                        "garbage line\n" +
+                                        "A torn 12").ok());
+  auto j = CommandJournal::Open(path, {}, now);
+  REQUIRE(j.ok());
+  CHECK_FALSE((*j)->Find("old"));
+  CHECK_FALSE((*j)->Find("torn"));
+  REQUIRE((*j)->Find("recent"));
+  CHECK((*j)->Find("recent")->done);
+  CHECK((*j)->Find("recent")->result.empty());
+  // Unfinished entries stay whatever their age: they still owe a result.
+  REQUIRE((*j)->Find("stuck"));
+  CHECK((*j)->Unfinished() == std::vector<std::string>{"stuck"});
+  CHECK((*j)->Accept("recent", now).code() == StatusCode::kAlreadyExists);
+  REQUIRE((*j)->Finish("stuck", "r", now).ok());
+  const std::string text = ReadAll(path);
+  CHECK(text.find("old") == std::string::npos);
+  CHECK(text.find("torn") == std::string::npos);
+  CHECK(text.find("garbage") == std::string::npos);
+  CHECK(text.find("D stuck " + std::to_string(now - 40 * day) + " " + HexEncode("r") + "\n") != std::string::npos);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+}
+
 TEST_CASE("command handler: a command runs at most once across a restart of the handler on the same data dir") {
   Fixture f;
   v1::Command c = Cmd("c1");
