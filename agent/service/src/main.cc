@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "mamori/common/log.h"
+#include "privileges.h"
 #include "systemd.h"
 
 namespace {
@@ -88,6 +89,11 @@ int main(int argc, char** argv) {
     MAMORI_LOG(kError, "cannot start: " << s.message());
     (*a)->Stop();
     return 1;
+  }
+  // Start-up is over (fanotify marks, eBPF, netlink bound): keep only what
+  // the running agent uses (docs/least-privilege.md).
+  if (Status s = agent::DropCapabilities(agent::RuntimeCapabilities()); !s.ok()) {
+    MAMORI_LOG(kError, "least privilege: " << s.message());
   }
   MAMORI_LOG(kInfo, "mamori-agent started (pid " << getpid() << ", config " << config_path << ")");
   agent::SdNotify("READY=1\nSTATUS=protecting");
