@@ -86,6 +86,40 @@ TEST_CASE("stream: duplicate and overlapping batches are stored once - gaps hold
   CHECK(seqs.count(43) == 0);
 }
 
+TEST_CASE("stream: pipelined batches get one ack each in order - a refused one ends the stream after those before it") {
+  TestServer ts;
+  const EnrolledAgent a = EnrollNew(ts);
+  Stream s(AgentChannel(ts, a));
+  mamori::v1::Welcome w;
+  REQUIRE(s.Hello(&w));
+  // 30 batches written without waiting for acks (the server reads ahead and
+  // stores runs of them in one transaction), a refused one, one more.
+  constexpr int kBatches = 30;
+  for (int b = 0; b < kBatches; ++b) REQUIRE(s.Write(MakeBatch(b * 100 + 1, b * 100 + 100)));
+  AgentMessage zero = MakeBatch(kBatches * 100 + 1, kBatches * 100 + 10);
+  zero.mutable_batch()->mutable_events(3)->set_sequence(0);
+  s.Write(zero);
+  s.Write(MakeBatch(kBatches * 100 + 11, kBatches * 100 + 20));  // may fail: the stream may have ended
+  std::vector<uint64_t> acks;
+  ServerMessage m;
+  while (s.Read(&m)) {
+    if (m.has_batch_ack()) acks.push_back(m.batch_ack().acked_sequence());
+  }
+  const grpc::Status st = s.Finish();
+  INFO(st.error_message());
+  CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  REQUIRE(acks.size() == kBatches);  // one per stored batch, none for the refused one or after it
+  for (size_t i = 0; i < acks.size(); ++i) {
+    INFO("ack " << i);
+    CHECK(acks[i] >= (i + 1) * 100);  // covers its own batch (a run's acks all carry the run's ack)
+    if (i > 0) CHECK(acks[i] >= acks[i - 1]);
+  }
+  CHECK(acks.back() == kBatches * 100);
+  const std::set<uint64_t> seqs = StoredSequences(ts.store(), a.agent_id);
+  CHECK(seqs.size() == kBatches * 100);
+  CHECK(*seqs.rbegin() == kBatches * 100);
+}
+
 TEST_CASE("stream: the first message must be Hello - the server keeps serving") {
   TestServer ts;
   const EnrolledAgent a = EnrollNew(ts);
