@@ -218,3 +218,53 @@ TEST_CASE("mamorictl: a console user certificate from the server CA authenticate
 
 }  // namespace
 }  // namespace mamori::server::testing
+
+namespace mamori::server::testing {
+namespace {
+
+TEST_CASE("mamorictl: signatures push is admin only and status shows each agent's refusal reason", "[console]") {
+  TestServer ts;
+  const EnrolledAgent agent = EnrollNew(ts);
+  Ctl admin{ts, WriteCa(ts), AddUser(ts.store(), "alice", "admin")};
+  Ctl analyst{ts, admin.ca_file, AddUser(ts.store(), "bob", "analyst")};
+  const std::string bundle = ts.dir() + "/forged.mbundle";
+  std::ofstream(bundle) << "not really a signed bundle";
+
+  auto r = analyst.Run("signatures push " + bundle, true);
+  CHECK(r.exit_code == 2);
+  CHECK(r.out.find("permission denied") != std::string::npos);
+  r = admin.Run("signatures push " + bundle + " --version 2026.11.27 --agents " + agent.agent_id);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("signature_push") != std::string::npos);
+
+  // The agent refuses the forged bundle (as the real agent would), with its reason.
+  Stream s(TlsChannel(ts.target(), ts.ca_pem(), agent.key_pem, agent.cert_pem));
+  mamori::v1::Welcome w;
+  REQUIRE(s.Hello(&w));
+  mamori::v1::ServerMessage m;
+  REQUIRE(s.Read(&m));
+  REQUIRE(m.command().has_signature_push());
+  CHECK(m.command().signature_push().bundle() == "not really a signed bundle");
+  CHECK(m.command().signature_push().sha256().size() == 64);  // filled in by the server
+  mamori::v1::AgentMessage result = MakeBatch(1, 1);
+  auto* res = result.mutable_batch()->mutable_events(0)->mutable_command_result();
+  res->set_command_id(m.command().command_id());
+  res->set_outcome(mamori::v1::CommandResult::OUTCOME_REJECTED);
+  res->set_error("bundle signature does not verify");
+  REQUIRE(s.SendBatch(result) == 1);
+
+  r = analyst.Run("--json signatures status");
+  REQUIRE(r.exit_code == 0);
+  auto rows = JsonLines(r.out);
+  REQUIRE(rows.size() == 1);
+  CHECK(Str(rows[0], "agent_id") == agent.agent_id);
+  CHECK(Str(rows[0], "push_version") == "2026.11.27");
+  CHECK(Str(rows[0], "push_state") == "rejected");
+  CHECK(Str(rows[0], "push_error") == "bundle signature does not verify");
+  r = analyst.Run("signatures status");
+  CHECK(r.out.find("bundle signature does not verify") != std::string::npos);
+  CHECK(s.Finish().ok());
+}
+
+}  // namespace
+}  // namespace mamori::server::testing
