@@ -64,7 +64,7 @@ struct ServerConfig {
 
   // The agent stream (Welcome tells the agent these).
   std::chrono::seconds heartbeat_interval{30};
-  uint32_t max_batch_events = 1000;
+  uint32_t max_batch_events = 5000;  // ~1.5 MB of typical events; max_batch_bytes bounds big ones
   uint32_t max_batch_bytes = 4u << 20;
   uint32_t max_message_bytes = 8u << 20;  // gRPC receive limit; > max_batch_bytes
   unsigned max_streams = 1024;            // concurrent Connect streams; more: RESOURCE_EXHAUSTED
