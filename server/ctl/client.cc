@@ -106,9 +106,7 @@ Result<std::unique_ptr<Client>> Client::Connect(const ConnectionSettings& s) {
 }
 
 Client::Client(ConnectionSettings s, std::shared_ptr<grpc::Channel> channel)
-    : settings_(std::move(s)),
-      channel_(std::move(channel)),
-      stub_(mamori::v1::ConsoleService::NewStub(channel_)) {}
+    : settings_(std::move(s)), channel_(std::move(channel)), stub_(mamori::v1::ConsoleService::NewStub(channel_)) {}
 
 std::unique_ptr<grpc::ClientContext> Client::Stream() const {
   auto ctx = std::make_unique<grpc::ClientContext>();

@@ -31,7 +31,8 @@ std::string ToJson(const google::protobuf::Message& m) {
 
 std::string EventSummary(const v1::ConsoleEvent& ce) {
   const v1::Event& e = ce.event();
-  const std::string proc = e.process().image().empty() ? "" : e.process().image() + "[" + std::to_string(e.process().pid()) + "]";
+  const std::string proc =
+      e.process().image().empty() ? "" : e.process().image() + "[" + std::to_string(e.process().pid()) + "]";
   switch (e.payload_case()) {
     case v1::Event::kProcessActivity: {
       std::string cmd = e.process().command_line().empty() ? e.process().image() : e.process().command_line();
@@ -79,8 +80,8 @@ std::string DescribeState(const v1::CommandStatus& s) {
   }
   if (st == "succeeded" && s.result().has_scan()) {
     return "succeeded: " + std::to_string(s.result().scan().files_scanned()) + " files, " +
-           std::to_string(s.result().scan().findings()) + " findings, " +
-           std::to_string(s.result().scan().errors()) + " errors";
+           std::to_string(s.result().scan().findings()) + " findings, " + std::to_string(s.result().scan().errors()) +
+           " errors";
   }
   if ((st == "failed" || st == "rejected") && !s.error().empty()) return st + ": " + s.error();
   return st;

@@ -3,11 +3,11 @@
 // where `bytes` fields are base64). Thread-safe (pure functions).
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <google/protobuf/message.h>
 
 #include "mamori/v1/console.pb.h"
 

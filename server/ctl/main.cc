@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -28,7 +28,8 @@ namespace v1 = mamori::v1;
 constexpr const char* kUsage =
     "usage: mamorictl [CONNECTION] [--json] COMMAND ...\n"
     "  agents list [--online]             agents show AGENT\n"
-    "  events [--agent A] [--type T]... [--since T] [--until T] [--process IMAGE] [--hash SHA256] [--limit N] [--follow]\n"
+    "  events [--agent A] [--type T]... [--since T] [--until T] [--process IMAGE] [--hash SHA256] [--limit N] "
+    "[--follow]\n"
     "  findings [filters]                 alerts [filters]\n"
     "  scan AGENT PATH... [--wait] [--report-only]\n"
     "  quarantine list [AGENT] [--refresh]\n"
@@ -67,9 +68,12 @@ int RpcError(const std::string& what, const grpc::Status& s) {
       break;
   }
   static const std::map<grpc::StatusCode, const char*> kNames = {
-      {grpc::StatusCode::UNAUTHENTICATED, "unauthenticated"}, {grpc::StatusCode::PERMISSION_DENIED, "permission denied"},
-      {grpc::StatusCode::NOT_FOUND, "not found"},             {grpc::StatusCode::INVALID_ARGUMENT, "invalid argument"},
-      {grpc::StatusCode::UNAVAILABLE, "unavailable"},         {grpc::StatusCode::DEADLINE_EXCEEDED, "timed out"},
+      {grpc::StatusCode::UNAUTHENTICATED, "unauthenticated"},
+      {grpc::StatusCode::PERMISSION_DENIED, "permission denied"},
+      {grpc::StatusCode::NOT_FOUND, "not found"},
+      {grpc::StatusCode::INVALID_ARGUMENT, "invalid argument"},
+      {grpc::StatusCode::UNAVAILABLE, "unavailable"},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, "timed out"},
       {grpc::StatusCode::FAILED_PRECONDITION, "refused"}};
   auto it = kNames.find(s.error_code());
   std::fprintf(stderr, "mamorictl: %s: %s: %s%s\n", what.c_str(), it != kNames.end() ? it->second : "error",
@@ -88,12 +92,13 @@ struct Args {
   }
 };
 
-const std::set<std::string> kValueFlags = {"--server", "--ca", "--cert", "--key",   "--token",  "--token-file", "--config", "--timeout",
-                                           "--agent",  "--type", "--since",  "--until",      "--process", "--hash",
-                                           "--limit",  "--to",   "--agents", "--version",    "--signal",  "--state",
-                                           "--actor",  "--action", "--rule"};
-const std::set<std::string> kBoolFlags = {"--insecure", "--json",  "--follow", "--wait", "--allow", "--tree",
-                                          "--online",   "--refresh", "--report-only", "--oldest-first", "--help"};
+const std::set<std::string> kValueFlags = {"--server",  "--ca",      "--cert",  "--key",    "--token",  "--token-file",
+                                           "--config",  "--timeout", "--agent", "--type",   "--since",  "--until",
+                                           "--process", "--hash",    "--limit", "--to",     "--agents", "--version",
+                                           "--signal",  "--state",   "--actor", "--action", "--rule"};
+const std::set<std::string> kBoolFlags = {"--insecure",    "--json",         "--follow", "--wait",
+                                          "--allow",       "--tree",         "--online", "--refresh",
+                                          "--report-only", "--oldest-first", "--help"};
 
 Result<Args> Parse(int argc, char** argv) {
   Args a;
@@ -208,13 +213,13 @@ int Ctl::Agents(const Args& a) {
     if (json_) {
       std::printf("%s\n", ToJson(g).c_str());
     } else {
-      std::printf("agent:       %s\nhostname:    %s\nos:          %s (%s)\nversion:     %s\nsignatures:  %s\n"
-                  "sensor:      %s\nonline:      %s (last seen %s)\nenrolled:    %s\nacked:       %llu\nstate:       %s\n",
-                  g.agent_id().c_str(), g.info().hostname().c_str(), g.info().os().c_str(), g.info().kernel().c_str(),
-                  g.info().agent_version().c_str(), g.info().signature_version().c_str(),
-                  g.info().sensor_mode().c_str(), g.online() ? "yes" : "no", Time(g.last_seen_ns()).c_str(),
-                  Time(g.enrolled_at_ns()).c_str(), static_cast<unsigned long long>(g.acked_sequence()),
-                  g.revoked() ? "revoked" : "active");
+      std::printf(
+          "agent:       %s\nhostname:    %s\nos:          %s (%s)\nversion:     %s\nsignatures:  %s\n"
+          "sensor:      %s\nonline:      %s (last seen %s)\nenrolled:    %s\nacked:       %llu\nstate:       %s\n",
+          g.agent_id().c_str(), g.info().hostname().c_str(), g.info().os().c_str(), g.info().kernel().c_str(),
+          g.info().agent_version().c_str(), g.info().signature_version().c_str(), g.info().sensor_mode().c_str(),
+          g.online() ? "yes" : "no", Time(g.last_seen_ns()).c_str(), Time(g.enrolled_at_ns()).c_str(),
+          static_cast<unsigned long long>(g.acked_sequence()), g.revoked() ? "revoked" : "active");
     }
     return kOk;
   }
@@ -302,7 +307,8 @@ int Ctl::Wait(const std::string& id, uint32_t timeout_s) {
     return kFailed;
   }
   if (last.state() != "succeeded") return kFailed;
-  if (last.result().has_scan()) return last.result().scan().exit_code() == 2 ? kError : last.result().scan().exit_code();
+  if (last.result().has_scan())
+    return last.result().scan().exit_code() == 2 ? kError : last.result().scan().exit_code();
   return kOk;
 }
 

@@ -1,9 +1,8 @@
 // ConsoleService against an in-process mamori-server over TLS: token auth,
 // roles and their audit trail, queued commands for offline agents, command
 // states driven by a test agent stream, and live event following.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "console_test_util.h"
@@ -228,7 +227,8 @@ TEST_CASE("FollowEvents delivers an event ingested after it started", "[console]
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   AgentMessage live = MakeBatch(4, 4);  // a live event carries the agent's current time
   live.mutable_batch()->mutable_events(0)->set_timestamp_ns(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   REQUIRE(s.SendBatch(live) == 4);
   mamori::v1::ConsoleEvent e;
   REQUIRE(reader->Read(&e));

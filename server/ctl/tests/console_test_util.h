@@ -2,9 +2,9 @@
 // Thread safety: none needed (test thread).
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include <catch2/catch.hpp>
 #include <memory>
 #include <string>
 
@@ -33,8 +33,7 @@ inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
   return ctx;
 }
 
-inline mamori::v1::CreateCommandRequest Request(const std::string& agent_id,
-                                                const mamori::v1::Command& command = {}) {
+inline mamori::v1::CreateCommandRequest Request(const std::string& agent_id, const mamori::v1::Command& command = {}) {
   mamori::v1::CreateCommandRequest r;
   r.set_agent_id(agent_id);
   *r.mutable_command() = command;

@@ -2,7 +2,6 @@
 // TLS: connection settings, tables and --json output, exit codes and the
 // error messages people see.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <thread>
 
@@ -204,7 +203,8 @@ TEST_CASE("mamorictl: a console user certificate from the server CA authenticate
 
   // An agent's certificate is not a console credential.
   const EnrolledAgent agent = EnrollNew(ts);
-  auto as_agent = mamori::v1::ConsoleService::NewStub(TlsChannel(ts.target(), ts.ca_pem(), agent.key_pem, agent.cert_pem));
+  auto as_agent =
+      mamori::v1::ConsoleService::NewStub(TlsChannel(ts.target(), ts.ca_pem(), agent.key_pem, agent.cert_pem));
   s = as_agent->WhoAmI(Ctx("").get(), {}, &who);
   CHECK(s.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(s.error_message().find("not a console user certificate") != std::string::npos);

@@ -151,7 +151,8 @@ Status ValidateCommand(v1::Command* c) {
       }
       return Status::Ok();
     case v1::Command::kQuarantineRestore:
-      if (c->quarantine_restore().quarantine_id().empty()) return InvalidArgumentError("restore: no quarantine item id");
+      if (c->quarantine_restore().quarantine_id().empty())
+        return InvalidArgumentError("restore: no quarantine item id");
       if (!c->quarantine_restore().to().empty() && c->quarantine_restore().to()[0] != '/') {
         return InvalidArgumentError("restore: --to path is not absolute");
       }

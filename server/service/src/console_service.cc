@@ -10,9 +10,9 @@
 #include <thread>
 
 #include "console_convert.h"
-#include "mamori/server/ca.h"
 #include "mamori/common/file_util.h"
 #include "mamori/common/log.h"
+#include "mamori/server/ca.h"
 
 namespace mamori::server {
 
@@ -77,8 +77,9 @@ grpc::Status ConsoleServiceImpl::Authenticate(Ctx* ctx, const std::string& actio
                                               Caller* caller) {
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  std::string why = "no API token (send \"authorization: Bearer <token>\"; see mamori-server user add) and no "
-                    "console user certificate";
+  std::string why =
+      "no API token (send \"authorization: Bearer <token>\"; see mamori-server user add) and no "
+      "console user certificate";
   std::vector<grpc::string_ref> pem;
   if (it == md.end() && ctx->auth_context()) pem = ctx->auth_context()->FindPropertyValues("x509_pem_cert");
   if (!pem.empty()) {
@@ -110,7 +111,8 @@ grpc::Status ConsoleServiceImpl::Authenticate(Ctx* ctx, const std::string& actio
     if (value.rfind(kBearer, 0) != 0) {
       why = "authorization metadata is not \"Bearer <token>\"";
     } else {
-      Result<UserRecord> user = WithRetry([&] { return svc_->store->AuthenticateUser(value.substr(kBearer.size()), NowNs()); });
+      Result<UserRecord> user =
+          WithRetry([&] { return svc_->store->AuthenticateUser(value.substr(kBearer.size()), NowNs()); });
       if (user.ok()) {
         caller->name = user->name;
         caller->role = ConsoleRoleFromName(user->role);
@@ -146,7 +148,8 @@ grpc::Status ConsoleServiceImpl::Done(const Caller& caller, const std::string& a
   e.result = AuditResult(status);
   e.details = details;
   Result<int64_t> r = WithRetry([&] { return svc_->store->AppendAudit(e); });
-  if (!r.ok()) MAMORI_LOG(kError, "console audit: " << r.status().message() << " (" << action << " by " << e.actor << ")");
+  if (!r.ok())
+    MAMORI_LOG(kError, "console audit: " << r.status().message() << " (" << action << " by " << e.actor << ")");
   return status;
 }
 
@@ -246,7 +249,8 @@ grpc::Status ConsoleServiceImpl::FollowEvents(Ctx* ctx, const v1::EventFilter* r
   filter.clear_limit();
   filter.set_oldest_first(true);
   Result<EventQuery> base = QueryFromFilter(filter, EventQuery::Class::kAll);
-  if (!base.ok()) return Done(c, action, req->agent_id(), Error(grpc::StatusCode::INVALID_ARGUMENT, base.status().message()));
+  if (!base.ok())
+    return Done(c, action, req->agent_id(), Error(grpc::StatusCode::INVALID_ARGUMENT, base.status().message()));
   Done(c, action, req->agent_id(), grpc::Status::OK, "stream started");
   // Only events stored after the call started, found by re-reading a window
   // of agent time and remembering what was sent (pruned as the window moves).
@@ -259,7 +263,8 @@ grpc::Status ConsoleServiceImpl::FollowEvents(Ctx* ctx, const v1::EventFilter* r
     q.limit = kMaxEventLimit;
     for (;;) {
       Result<EventPage> page = WithRetry([&] { return svc_->store->QueryEvents(q); });
-      if (!page.ok()) return Error(grpc::StatusCode::UNAVAILABLE, "following events: store: " + page.status().message());
+      if (!page.ok())
+        return Error(grpc::StatusCode::UNAVAILABLE, "following events: store: " + page.status().message());
       for (const StoredEvent& e : page->events) {
         if (e.received_at_ns < started) continue;
         if (!sent.emplace(std::make_pair(e.agent_id, e.row.sequence), e.row.timestamp_ns).second) continue;
@@ -290,8 +295,7 @@ Result<v1::CommandStatus> ConsoleServiceImpl::StatusOf(const CommandRecord& c) {
   return out;
 }
 
-grpc::Status ConsoleServiceImpl::CreateCommand(Ctx* ctx, const v1::CreateCommandRequest* req,
-                                               v1::CommandStatus* resp) {
+grpc::Status ConsoleServiceImpl::CreateCommand(Ctx* ctx, const v1::CreateCommandRequest* req, v1::CommandStatus* resp) {
   const std::string kind = CommandKindName(req->command());
   const std::string action = "command." + (kind.empty() ? std::string("unknown") : kind);
   const std::string& agent_id = req->agent_id();
@@ -309,7 +313,8 @@ grpc::Status ConsoleServiceImpl::CreateCommand(Ctx* ctx, const v1::CreateCommand
   }
   v1::Command cmd = req->command();
   Status valid = ValidateCommand(&cmd);
-  if (!valid.ok()) return Done(c, action, agent_id, Error(grpc::StatusCode::INVALID_ARGUMENT, valid.message()), details);
+  if (!valid.ok())
+    return Done(c, action, agent_id, Error(grpc::StatusCode::INVALID_ARGUMENT, valid.message()), details);
   if (cmd.has_signature_push() && cmd.signature_push().has_bundle() && cmd.signature_push().sha256().empty()) {
     cmd.mutable_signature_push()->set_sha256(Sha256Hex(cmd.signature_push().bundle()));
   }
@@ -325,9 +330,10 @@ grpc::Status ConsoleServiceImpl::CreateCommand(Ctx* ctx, const v1::CreateCommand
                 Error(grpc::StatusCode::FAILED_PRECONDITION, "agent '" + agent_id + "' is revoked"), details);
   }
   const int64_t now = NowNs();
-  const int64_t ttl_ns = req->expires_in_s() > 0
-                             ? int64_t{req->expires_in_s()} * 1'000'000'000
-                             : std::chrono::duration_cast<std::chrono::nanoseconds>(svc_->config->command_expiry).count();
+  const int64_t ttl_ns =
+      req->expires_in_s() > 0
+          ? int64_t{req->expires_in_s()} * 1'000'000'000
+          : std::chrono::duration_cast<std::chrono::nanoseconds>(svc_->config->command_expiry).count();
   cmd.set_issued_at_ns(now);
   cmd.set_expires_at_ns(now + ttl_ns);
   cmd.set_requested_by(c.name);
@@ -378,7 +384,9 @@ grpc::Status ConsoleServiceImpl::ListCommands(Ctx* ctx, const v1::ListCommandsRe
   q.limit = req->limit();
   for (const std::string& name : req->states()) {
     std::optional<CommandState> st = CommandStateFromName(name == "queued" ? "pending" : name);
-    if (!st) return Done(c, action, req->agent_id(), Error(grpc::StatusCode::INVALID_ARGUMENT, "unknown command state '" + name + "'"));
+    if (!st)
+      return Done(c, action, req->agent_id(),
+                  Error(grpc::StatusCode::INVALID_ARGUMENT, "unknown command state '" + name + "'"));
     q.states.push_back(*st);
   }
   Result<std::vector<CommandRecord>> list = WithRetry([&] { return svc_->store->ListCommands(q); });

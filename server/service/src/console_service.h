@@ -46,8 +46,7 @@ class ConsoleServiceImpl final : public mamori::v1::ConsoleService::Service {
   grpc::Status QueryEvents(Ctx* ctx, const mamori::v1::EventFilter* req, mamori::v1::EventPageResponse* resp) override;
   grpc::Status FollowEvents(Ctx* ctx, const mamori::v1::EventFilter* req,
                             grpc::ServerWriter<mamori::v1::ConsoleEvent>* writer) override;
-  grpc::Status ListFindings(Ctx* ctx, const mamori::v1::EventFilter* req,
-                            mamori::v1::EventPageResponse* resp) override;
+  grpc::Status ListFindings(Ctx* ctx, const mamori::v1::EventFilter* req, mamori::v1::EventPageResponse* resp) override;
   grpc::Status ListAlerts(Ctx* ctx, const mamori::v1::EventFilter* req, mamori::v1::EventPageResponse* resp) override;
   grpc::Status CreateCommand(Ctx* ctx, const mamori::v1::CreateCommandRequest* req,
                              mamori::v1::CommandStatus* resp) override;

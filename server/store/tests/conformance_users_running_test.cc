@@ -80,8 +80,7 @@ TEMPLATE_TEST_CASE("users: token shown once and stored hashed, authenticate, dis
   CHECK(who->token_sha256 == Sha256Hex(alice->secret));
   CHECK(who->last_used_at_ns == kT0 + 5);
   CHECK(store->GetUser("alice")->last_used_at_ns == kT0 + 5);
-  CHECK(store->AuthenticateUser("mmu_" + std::string(64, '0'), kT0).status().code() ==
-        StatusCode::kUnauthenticated);
+  CHECK(store->AuthenticateUser("mmu_" + std::string(64, '0'), kT0).status().code() == StatusCode::kUnauthenticated);
   CHECK(store->AuthenticateUser("", kT0).status().code() == StatusCode::kUnauthenticated);
 
   Result<std::vector<UserRecord>> users = store->ListUsers();
