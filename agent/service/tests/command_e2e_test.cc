@@ -101,6 +101,12 @@ struct Setup {
   }
 
   void StartAgent() { agent = std::make_unique<AgentProcess>(config, sock, dir.path() + "/agent.log"); }
+  // The agent's exit status after SIGTERM (0 = clean); its log on failure.
+  void StopAgent() {
+    int code = agent->Stop();
+    INFO("agent log:\n" << ReadAll(dir.path() + "/agent.log"));
+    CHECK(code == 0);
+  }
 
   std::string Queue(v1::Command c) {
     server::NewCommand n;
@@ -201,12 +207,12 @@ TEST_CASE("commands e2e: remote scan quarantines EICAR and restore brings the fi
   const std::string log = ReadAll(s.dir.path() + "/agent/events.jsonl");
   CHECK(log.find("\"type\":\"quarantine_restore\"") != std::string::npos);
   CHECK(log.find("\"requested_by\":\"e2e-admin\"") != std::string::npos);
-  CHECK(s.agent->Stop() == 0);
+  s.StopAgent();
 }
 
 TEST_CASE("commands e2e: a command queued while the agent is down runs after it reconnects") {
   Setup s;
-  CHECK(s.agent->Stop() == 0);
+  s.StopAgent();
   v1::Command status;
   status.mutable_get_status();
   const std::string id = s.Queue(status);
@@ -219,7 +225,7 @@ TEST_CASE("commands e2e: a command queued while the agent is down runs after it 
   CHECK(s.Wait(id, &r).state == CommandState::kSucceeded);
   CHECK(r.status().bundle_version() == 1);
   CHECK(!r.status().hostname().empty());
-  CHECK(s.agent->Stop() == 0);
+  s.StopAgent();
 }
 
 TEST_CASE("commands e2e: a signed bundle push is installed and reported and a forged one is refused with the reason") {
@@ -260,7 +266,7 @@ TEST_CASE("commands e2e: a signed bundle push is installed and reported and a fo
   REQUIRE(a.ok());
   CHECK(a->signature_version == version);
   // The pushed bundle outlives a restart of the agent.
-  CHECK(s.agent->Stop() == 0);
+  s.StopAgent();
   s.StartAgent();
   v1::Command status;
   status.mutable_get_status();
@@ -268,7 +274,7 @@ TEST_CASE("commands e2e: a signed bundle push is installed and reported and a fo
   CHECK(s.Wait(s.Queue(status), &after).state == CommandState::kSucceeded);
   CHECK(after.status().bundle_version() == 2);
   CHECK(after.status().signature_version() == version);
-  CHECK(s.agent->Stop() == 0);
+  s.StopAgent();
 }
 
 }  // namespace
