@@ -187,7 +187,8 @@ TEST_CASE("commands e2e: remote scan quarantines EICAR and restore brings the fi
   restore.mutable_quarantine_restore()->set_quarantine_id(qid);
   restore.mutable_quarantine_restore()->set_allow_list(true);
   CommandResult rr;
-  CHECK(s.Wait(s.Queue(restore), &rr).state == CommandState::kSucceeded);
+  const std::string restore_id = s.Queue(restore);
+  CHECK(s.Wait(restore_id, &rr).state == CommandState::kSucceeded);
   CHECK(rr.quarantine_entry().quarantine_id() == qid);
   CHECK(ReadAll(bad) == testing::Eicar());
   struct stat st {};
@@ -195,6 +196,22 @@ TEST_CASE("commands e2e: remote scan quarantines EICAR and restore brings the fi
   CHECK((st.st_mode & 07777) == 0640);
   CHECK(st.st_mtim.tv_sec == 1'600'000'000);
   CHECK(st.st_mtim.tv_nsec == 250'000'000);
+  // The server has the restore as a QuarantineAction from this command.
+  CHECK(WaitFor([&] {
+    server::EventQuery q;
+    q.agent_id = s.agent_id;
+    q.types = {"quarantine_restore"};
+    auto page = s.store->QueryEvents(q);
+    if (!page.ok()) return false;
+    for (const auto& e : page->events) {
+      v1::Event ev;
+      if (ev.ParseFromString(e.row.payload) && ev.quarantine().command_id() == restore_id &&
+          ev.quarantine().source() == "command" && ev.quarantine().quarantine_id() == qid) {
+        return true;
+      }
+    }
+    return false;
+  }, 10s));
   // Allow-listed: a second scan neither reports nor takes it again.
   CommandResult r2;
   CHECK(s.Wait(s.Queue(scan), &r2).state == CommandState::kSucceeded);

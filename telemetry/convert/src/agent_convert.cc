@@ -56,6 +56,13 @@ std::string Source(std::string_view s) {
   return ValidUtf8(s);
 }
 
+// Local (mamori quarantine ...: "control") or a server command ("command" + its id).
+void SetRequester(const Fields& f, v1::QuarantineAction* q) {
+  const std::string command_id = f.Str("command_id");
+  q->set_source(command_id.empty() ? "control" : "command");
+  q->set_command_id(ValidUtf8(command_id));
+}
+
 v1::Policy PolicyFrom(std::string_view p) {
   if (p == "quarantine") return v1::POLICY_QUARANTINE;
   if (p == "deny") return v1::POLICY_DENY;
@@ -290,7 +297,7 @@ const std::unordered_map<std::string_view, Mapper>& Mappers() {
          q->set_outcome(ok ? v1::QuarantineAction::OUTCOME_SUCCEEDED : v1::QuarantineAction::OUTCOME_FAILED);
          q->set_quarantine_id(ValidUtf8(f.Str("id")));
          q->set_requested_by_uid(static_cast<uint32_t>(f.Num("uid")));
-         q->set_source("control");
+         SetRequester(f, q);
          if (!ok) q->set_error(ValidUtf8(result));
          out->set_severity(v1::SEVERITY_INFO);
          return true;
@@ -305,7 +312,7 @@ const std::unordered_map<std::string_view, Mapper>& Mappers() {
          q->set_quarantine_id(ValidUtf8(f.Str("id")));
          q->set_path(f.Str("path"));
          q->set_requested_by_uid(static_cast<uint32_t>(f.Num("uid")));
-         q->set_source("control");
+         SetRequester(f, q);
          if (!ok) q->set_error(ValidUtf8(result));
          out->set_severity(v1::SEVERITY_MEDIUM);  // a detected file is back on disk
          return true;

@@ -122,6 +122,14 @@ TEST_CASE("agent events map by type name to typed payloads") {
        [](const v1::Event& e) {
          CHECK(e.quarantine().outcome() == v1::QuarantineAction::OUTCOME_SUCCEEDED);
          CHECK(e.quarantine().path() == "/home/f");
+         CHECK(e.quarantine().source() == "control");
+       }},
+      {Event("quarantine_restore").Str("id", "ab").Num("uid", 0).Str("result", "restored").Str("path", "/home/f")
+           .Str("requested_by", "alice").Str("command_id", "c0ffee"),
+       "quarantine_restore", Priority::kCritical,
+       [](const v1::Event& e) {
+         CHECK(e.quarantine().source() == "command");
+         CHECK(e.quarantine().command_id() == "c0ffee");
        }},
       {Event("scan_requested").Num("uid", 1000).Num("pid", 33).Str("paths", "/home"), "scan_started", Priority::kNormal,
        [](const v1::Event& e) {
