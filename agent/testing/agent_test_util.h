@@ -132,7 +132,16 @@ class AgentProcess {
       ::execl(MAMORI_AGENT_BINARY, MAMORI_AGENT_BINARY, "--config", config.c_str(), nullptr);
       ::_exit(127);
     }
-    for (int i = 0; i < 200 && ::access(socket.c_str(), F_OK) != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Up to 30 s: loading rules, signatures and the BPF object took ~15 s on a
+    // 2-core machine running two test binaries and compiles at once.
+    for (int i = 0; i < 600 && ::access(socket.c_str(), F_OK) != 0; ++i) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL("mamori-agent exited during start-up (status " << st << "); see " << log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     REQUIRE(::access(socket.c_str(), F_OK) == 0);
   }
   // Returns the exit status; kills the agent if it does not stop within 10 s.
