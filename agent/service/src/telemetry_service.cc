@@ -1,5 +1,7 @@
 #include "telemetry_service.h"
 
+#include <grpc/grpc.h>
+
 #include <algorithm>
 #include <chrono>
 
@@ -8,9 +10,16 @@
 
 namespace mamori::agent {
 
-TelemetryService::TelemetryService(const AgentConfig& c) : config_(c) {}
+TelemetryService::TelemetryService(const AgentConfig& c) : config_(c) { grpc_init(); }
 
-TelemetryService::~TelemetryService() { Stop(); }
+TelemetryService::~TelemetryService() {
+  Stop();
+  // Ours is the last reference once the uplink is gone: gRPC then cleans up
+  // here, synchronously, instead of on one of its own threads racing the
+  // process exit (LeakSanitizer saw TLS sessions and OpenSSL thread state of
+  // still-running gRPC executor threads).
+  grpc_shutdown_blocking();
+}
 
 Result<std::unique_ptr<TelemetryService>> TelemetryService::Create(const AgentConfig& c) {
   if (c.telemetry_insecure) {

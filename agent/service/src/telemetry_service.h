@@ -27,6 +27,8 @@
 
 namespace mamori::agent {
 
+// Holds a gRPC library reference for its lifetime; the destructor releases
+// it with a blocking shutdown, so gRPC is fully torn down when it returns.
 class TelemetryService {
  public:
   // Opens the spool. REQUIRES: !c.telemetry_servers.empty().
