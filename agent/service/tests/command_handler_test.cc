@@ -206,6 +206,9 @@ TEST_CASE("command handler: a command runs at most once across a restart of the 
   REQUIRE(f.handler->OnCommand(c));
   CHECK(f.Final("c1").outcome() == CommandResult::OUTCOME_SUCCEEDED);
   CHECK(f.info_calls == 1);
+  // The result is reported before the journal records it: wait for both.
+  for (int i = 0; i < 500 && f.handler->finished() < 1; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(f.handler->finished() == 1);
   // Delivered again (a lost ack): acknowledged, the stored result re-reported, not run.
   REQUIRE(f.handler->OnCommand(c));
   CHECK(f.Count("c1", CommandResult::OUTCOME_SUCCEEDED) == 2);
