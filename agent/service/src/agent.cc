@@ -765,12 +765,12 @@ CommandOps Agent::MakeCommandOps() {
     return s;
   };
   ops.info = [this] { return Info(); };
-  ops.kill = [this](pid_t pid, uint64_t start_time_ns) -> Status {
+  ops.kill = [this](pid_t pid, uint64_t start_time_ns, bool tree) -> Status {
     if (responder_->Protected(pid)) {
       return Status(StatusCode::kPermissionDenied, "process " + std::to_string(pid) +
                                                        " is protected (the agent, its ancestors, PID 1 or a kernel thread)");
     }
-    behavior::ResponseOutcome out = responder_->KillProcess(pid, start_time_ns);
+    behavior::ResponseOutcome out = tree ? responder_->KillTree(pid, start_time_ns) : responder_->KillProcess(pid, start_time_ns);
     if (out.done) return Status::Ok();
     return Status(out.detail.find("exited") != std::string::npos ? StatusCode::kNotFound : StatusCode::kFailedPrecondition,
                   out.detail);

@@ -401,8 +401,9 @@ CommandResult CommandHandler::Push(const v1::Command& c) {
 
 CommandResult CommandHandler::Kill(const v1::Command& c) {
   const auto& k = c.kill_process();
-  Status s = ops_.kill(k.pid(), k.start_time_ns());
+  Status s = ops_.kill(k.pid(), k.start_time_ns(), k.tree());
   events_->Append(Event("command_kill").Num("pid", k.pid()).Num("start_time_ns", static_cast<int64_t>(k.start_time_ns()))
+                      .Num("tree", k.tree() ? 1 : 0)
                       .Str("result", s.ok() ? "killed" : s.message())
                       .Str("requested_by", c.requested_by()).Str("command_id", c.command_id()));
   if (s.code() == StatusCode::kPermissionDenied) return Rejected(c, s.code(), "kill_process: " + s.message());

@@ -63,8 +63,9 @@ struct CommandOps {
   std::function<Status(const std::string& bundle_path)> install_bundle;
   std::function<v1::AgentInfo()> info;
   // SIGKILL through a pidfd, refusing protected processes and a pid whose
-  // start time differs (0 = unchecked). Error = refused or failed, with why.
-  std::function<Status(pid_t pid, uint64_t start_time_ns)> kill;
+  // start time differs (0 = unchecked); `tree`: its descendants too (stopped
+  // first, so none forks away). Error = refused or failed, with why.
+  std::function<Status(pid_t pid, uint64_t start_time_ns, bool tree)> kill;
 };
 
 struct CommandHandlerOptions {

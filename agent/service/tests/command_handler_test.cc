@@ -109,9 +109,9 @@ struct Fixture {
       i.set_bundle_version(sigs.Current()->bundle_version);
       return i;
     };
-    ops.kill = [this](pid_t pid, uint64_t start_time_ns) -> Status {
+    ops.kill = [this](pid_t pid, uint64_t start_time_ns, bool tree) -> Status {
       if (responder.Protected(pid)) return Status(StatusCode::kPermissionDenied, "protected process");
-      auto out = responder.KillProcess(pid, start_time_ns);
+      auto out = tree ? responder.KillTree(pid, start_time_ns) : responder.KillProcess(pid, start_time_ns);
       return out.done ? Status::Ok() : Status(StatusCode::kFailedPrecondition, out.detail);
     };
     return ops;
@@ -379,6 +379,43 @@ TEST_CASE("command handler: a long scan does not hold up a kill of the test's ow
   }
   gate_cv.notify_all();
   CHECK(f.Final("long-scan").outcome() == CommandResult::OUTCOME_SUCCEEDED);
+}
+
+TEST_CASE("command handler: kill with tree takes the test's own child and its grandchild") {
+  Fixture f;
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::alarm(30);
+    pid_t grandchild = ::fork();
+    if (grandchild == 0) {
+      ::alarm(30);
+      for (;;) ::pause();
+    }
+    (void)!::write(fds[1], &grandchild, sizeof grandchild);
+    for (;;) ::pause();
+  }
+  ::close(fds[1]);
+  pid_t grandchild = 0;
+  REQUIRE(::read(fds[0], &grandchild, sizeof grandchild) == static_cast<ssize_t>(sizeof grandchild));
+  ::close(fds[0]);
+  v1::Command c = Cmd("kill-tree");
+  c.mutable_kill_process()->set_pid(child);
+  c.mutable_kill_process()->set_tree(true);
+  REQUIRE(f.handler->OnCommand(c));
+  CHECK(f.Final("kill-tree").outcome() == CommandResult::OUTCOME_SUCCEEDED);
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  CHECK(WIFSIGNALED(st));
+  // The grandchild (reparented when its parent died) is gone too.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = ::kill(grandchild, 0) != 0 || ReadAll("/proc/" + std::to_string(grandchild) + "/stat").find(") Z") != std::string::npos;
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(gone);
 }
 
 TEST_CASE("command handler: kill refuses the agent itself and PID 1 and kernel threads and a reused pid") {
