@@ -24,6 +24,16 @@ constexpr int64_t kTouchInterval = 10 * kSecond;
 // pauses at this many, or at 2 x max_batch_bytes of batches.
 constexpr size_t kMaxInbox = 8;
 
+// The arena one read message is parsed into: small while a stream idles (the
+// first block is allocated with the empty message), blocks doubling up to
+// 1 MiB for a batch of thousands of events.
+std::unique_ptr<google::protobuf::Arena> NewReadArena() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = 1024;
+  o.max_block_size = 1 << 20;
+  return std::make_unique<google::protobuf::Arena>(o);
+}
+
 // Descriptive inventory fields from an AgentInfo (the fingerprint stays as stored).
 AgentRecord RecordFromInfo(const std::string& agent_id, const mamori::v1::AgentInfo& info) {
   AgentRecord r;
@@ -102,7 +112,7 @@ ConnectReactorBase* RejectStream(ServiceContext* svc, grpc::Status status) {
 class Session::Reactor final : public ConnectReactorBase {
  public:
   explicit Reactor(std::shared_ptr<Session> s) : session_(std::move(s)) {}
-  void Begin() { StartRead(session_->reading_.get()); }
+  void Begin() { StartRead(session_->reading_); }
   void OnReadDone(bool ok) override { session_->OnReadDone(ok); }
   void OnWriteDone(bool ok) override { session_->OnWriteDone(ok); }
   void OnDone() override {
@@ -129,7 +139,8 @@ Session::Session(ServiceContext* svc, grpc::CallbackServerContext* ctx, PeerIden
       ctx_(ctx),
       peer_(std::move(peer)),
       started_ns_(NowNs()),
-      reading_(std::make_unique<AgentMessage>()),
+      reading_arena_(NewReadArena()),
+      reading_(google::protobuf::Arena::CreateMessage<AgentMessage>(reading_arena_.get())),
       last_message_ns_(started_ns_) {}
 
 Session::~Session() = default;
@@ -140,8 +151,10 @@ void Session::OnReadDone(bool ok) {
   if (ok) {
     last_message_ns_.store(NowNs(), std::memory_order_relaxed);
     m.bytes = reading_->has_batch() ? reading_->ByteSizeLong() : 0;
-    m.message = std::move(reading_);
-    reading_ = std::make_unique<AgentMessage>();
+    m.arena = std::move(reading_arena_);
+    m.message = reading_;
+    reading_arena_ = NewReadArena();
+    reading_ = google::protobuf::Arena::CreateMessage<AgentMessage>(reading_arena_.get());
   }
   bool submit = false;
   {
@@ -154,7 +167,7 @@ void Session::OnReadDone(bool ok) {
       inbox_.push_back(std::move(m));
       if (inbox_.size() < kMaxInbox && inbox_bytes_ < 2 * static_cast<size_t>(svc_->config->max_batch_bytes)) {
         // Under mu_, so End cannot finish in between (reads never complete inline).
-        reactor_->StartRead(reading_.get());
+        reactor_->StartRead(reading_);
       } else {
         read_paused_ = true;
       }
@@ -223,7 +236,7 @@ void Session::Process() {
 
 grpc::Status Session::Handle(Inbound& m) {
   in_.Clear();
-  in_.Swap(m.message.get());
+  in_.CopyFrom(*m.message);  // in_ is on the heap, the message on its arena
   if (phase_ == Phase::kHello) return HandleHello();
   switch (in_.body_case()) {
     case AgentMessage::kBatch:  // Process hands batches to HandleBatches
@@ -397,7 +410,7 @@ void Session::ReadNext() {
   if (finishing_ || !read_paused_) return;
   read_paused_ = false;
   // Under mu_, so End cannot finish in between (reads never complete inline).
-  reactor_->StartRead(reading_.get());
+  reactor_->StartRead(reading_);
 }
 
 void Session::Send(std::unique_ptr<ServerMessage> message) {

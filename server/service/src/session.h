@@ -21,6 +21,7 @@
 // the one task or reaction the stream has at a time.
 #pragma once
 
+#include <google/protobuf/arena.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -30,6 +31,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mamori/server/store_records.h"
@@ -83,9 +85,22 @@ class Session : public std::enable_shared_from_this<Session> {
   class Reactor;
   enum class Phase { kHello, kStreaming };
 
+  // A message read from the stream, parsed into its own arena: the
+  // sub-messages of a batch of thousands of events come from a few large
+  // blocks, freed at once with the Inbound (docs/server.md).
   struct Inbound {
-    std::unique_ptr<mamori::v1::AgentMessage> message;
-    size_t bytes = 0;  // ByteSizeLong, for batches
+    Inbound() = default;
+    Inbound(Inbound&& o) noexcept
+        : arena(std::move(o.arena)), message(std::exchange(o.message, nullptr)), bytes(o.bytes) {}
+    Inbound& operator=(Inbound&& o) noexcept {
+      arena = std::move(o.arena);
+      message = std::exchange(o.message, nullptr);
+      bytes = o.bytes;
+      return *this;
+    }
+    std::unique_ptr<google::protobuf::Arena> arena;
+    mamori::v1::AgentMessage* message = nullptr;  // owned by arena; null once moved from
+    size_t bytes = 0;                             // ByteSizeLong, for batches
   };
 
   void Process();  // worker task: drains inbox_
@@ -110,7 +125,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The read target: touched only by whoever holds the read turn (the
   // reactor's OnReadDone, or the task that resumes a paused read).
-  std::unique_ptr<mamori::v1::AgentMessage> reading_;
+  std::unique_ptr<google::protobuf::Arena> reading_arena_;
+  mamori::v1::AgentMessage* reading_ = nullptr;  // owned by reading_arena_
 
   // Owner state (one task or reaction at a time).
   mamori::v1::AgentMessage in_;  // the message being handled

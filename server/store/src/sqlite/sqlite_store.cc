@@ -677,11 +677,13 @@ class SqliteStore final : public Store {
         "file_path, file_sha256, rule_id, severity, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
         "?12, ?13, ?14) ON CONFLICT (agent_id, seq) DO NOTHING");
     if (!ins.ok()) return ins.status();
+    // No-copy binds: agent_id and the rows outlive `ins` (reset and unbound
+    // when it goes out of scope, before this returns).
     for (const EventRow* row : batch.events) {
       const EventRow& e = *row;
-      ins->BindText(1, agent_id);
+      ins->BindTextNoCopy(1, agent_id);
       ins->BindInt(2, static_cast<int64_t>(e.sequence));
-      ins->BindText(3, e.type);
+      ins->BindTextNoCopy(3, e.type);
       ins->BindInt(4, e.timestamp_ns);
       ins->BindInt(5, received_at_ns);
       if (e.pid != 0) {
@@ -689,14 +691,14 @@ class SqliteStore final : public Store {
       } else {
         ins->BindNull(6);
       }
-      ins->BindTextOrNull(7, e.image);
-      ins->BindTextOrNull(8, e.process_sha256);
-      ins->BindTextOrNull(9, e.command_line);
-      ins->BindTextOrNull(10, e.file_path);
-      ins->BindTextOrNull(11, e.file_sha256);
-      ins->BindTextOrNull(12, e.rule_id);
+      ins->BindTextOrNullNoCopy(7, e.image);
+      ins->BindTextOrNullNoCopy(8, e.process_sha256);
+      ins->BindTextOrNullNoCopy(9, e.command_line);
+      ins->BindTextOrNullNoCopy(10, e.file_path);
+      ins->BindTextOrNullNoCopy(11, e.file_sha256);
+      ins->BindTextOrNullNoCopy(12, e.rule_id);
       ins->BindInt(13, e.severity);
-      ins->BindBlob(14, e.payload);
+      ins->BindBlobNoCopy(14, e.payload);
       MAMORI_RETURN_IF_ERROR(ins->Run());
     }
     if (!batch.lost.empty()) {
