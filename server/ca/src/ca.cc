@@ -305,21 +305,20 @@ Result<x509::ReqPtr> CheckedCsr(std::string_view csr_pem) {
 
 Status CertificateAuthority::VerifyCsr(std::string_view csr_pem) { return CheckedCsr(csr_pem).status(); }
 
-Result<IssuedCertificate> CertificateAuthority::IssueClientCertificate(std::string_view csr_pem,
-                                                                       std::string_view agent_id, int64_t now_ns,
-                                                                       std::chrono::seconds validity) const {
-  if (!IsAgentId(agent_id)) return InvalidArgumentError("bad agent id");
+Result<IssuedCertificate> CertificateAuthority::IssueClient(std::string_view csr_pem, std::string common_name,
+                                                            std::string organization, std::string uri, int64_t now_ns,
+                                                            std::chrono::seconds validity) const {
   Result<x509::ReqPtr> req = CheckedCsr(csr_pem);
   if (!req.ok()) return req.status();
   EVP_PKEY* key = X509_REQ_get0_pubkey(req->get());
   const int64_t now = NowSeconds(now_ns);
   x509::CertSpec spec;
-  spec.common_name = std::string(agent_id);
-  spec.organization = "Mamori agents";
+  spec.common_name = std::move(common_name);
+  spec.organization = std::move(organization);
   spec.not_before_s = now - kBackdate;
   spec.not_after_s = now + validity.count();
   spec.usage = x509::CertSpec::Usage::kClient;
-  spec.uris.insert(AgentUri(agent_id));
+  spec.uris.insert(std::move(uri));
   std::lock_guard<std::mutex> lock(impl_->issue_mu);
   Result<x509::CertPtr> cert = x509::MakeCertificate(spec, key, impl_->ca_cert.get(), impl_->ca_key.get());
   if (!cert.ok()) return cert.status();
@@ -334,33 +333,18 @@ Result<IssuedCertificate> CertificateAuthority::IssueClientCertificate(std::stri
   return out;
 }
 
+Result<IssuedCertificate> CertificateAuthority::IssueClientCertificate(std::string_view csr_pem,
+                                                                       std::string_view agent_id, int64_t now_ns,
+                                                                       std::chrono::seconds validity) const {
+  if (!IsAgentId(agent_id)) return InvalidArgumentError("bad agent id");
+  return IssueClient(csr_pem, std::string(agent_id), "Mamori agents", AgentUri(agent_id), now_ns, validity);
+}
+
 Result<IssuedCertificate> CertificateAuthority::IssueUserCertificate(std::string_view csr_pem,
                                                                      std::string_view user_name, int64_t now_ns,
                                                                      std::chrono::seconds validity) const {
   if (user_name.empty() || user_name.size() > 64 || IsAgentId(user_name)) return InvalidArgumentError("bad user name");
-  Result<x509::ReqPtr> req = CheckedCsr(csr_pem);
-  if (!req.ok()) return req.status();
-  EVP_PKEY* key = X509_REQ_get0_pubkey(req->get());
-  const int64_t now = NowSeconds(now_ns);
-  x509::CertSpec spec;
-  spec.common_name = std::string(user_name);
-  spec.organization = "Mamori console users";
-  spec.not_before_s = now - kBackdate;
-  spec.not_after_s = now + validity.count();
-  spec.usage = x509::CertSpec::Usage::kClient;
-  spec.uris.insert(UserUri(user_name));
-  std::lock_guard<std::mutex> lock(impl_->issue_mu);
-  Result<x509::CertPtr> cert = x509::MakeCertificate(spec, key, impl_->ca_cert.get(), impl_->ca_key.get());
-  if (!cert.ok()) return cert.status();
-  IssuedCertificate out;
-  Result<std::string> pem = x509::CertToPem(cert->get());
-  if (!pem.ok()) return pem.status();
-  Result<std::string> fp = x509::Fingerprint(cert->get());
-  if (!fp.ok()) return fp.status();
-  out.certificate_pem = std::move(*pem);
-  out.fingerprint_sha256 = std::move(*fp);
-  out.not_after_ns = spec.not_after_s * 1'000'000'000;
-  return out;
+  return IssueClient(csr_pem, std::string(user_name), "Mamori console users", UserUri(user_name), now_ns, validity);
 }
 
 std::string UserUri(std::string_view user_name) { return "urn:mamori:user:" + std::string(user_name); }

@@ -92,6 +92,9 @@ class CertificateAuthority {
 
  private:
   explicit CertificateAuthority(std::unique_ptr<Impl> impl);
+  // Signs a client certificate for the checked CSR: CN, O, one SAN URI.
+  Result<IssuedCertificate> IssueClient(std::string_view csr_pem, std::string common_name, std::string organization,
+                                        std::string uri, int64_t now_ns, std::chrono::seconds validity) const;
   std::unique_ptr<Impl> impl_;
 };
 
