@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <thread>
@@ -178,5 +179,31 @@ inline bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds
 }
 
 #endif  // MAMORI_AGENT_BINARY
+
+#ifdef MAMORI_SIG_BINARY
+// Signed bundles for the command tests, built with the real mamori-sig in
+// `dir`: v1.mbundle (version 1: an EICAR rule) and v2.mbundle (version 2:
+// the same + rule PushedTwo) signed with pub.key (trust pub.pub), and
+// forged.mbundle (version 7) signed with stranger.key, which nobody trusts.
+inline void MakeSignedTestBundles(const TempDir& dir) {
+  const std::string d = dir.path();
+  const std::string sig = MAMORI_SIG_BINARY;
+  const std::string eicar_rule =
+      "rule Eicar_Test { strings: $e = \"X5O!P%@AP[4\\\\PZX54(P^)7CC)7}$EICAR\" condition: $e at 0 }\n";
+  dir.Write("b1/yara/eicar.yar", eicar_rule);
+  dir.Write("b2/yara/eicar.yar", eicar_rule);
+  dir.Write("b2/yara/two.yar", "rule PushedTwo { strings: $a = \"MAMORI-PUSHED-TWO\" condition: $a }\n");
+  REQUIRE(std::system((sig + " keygen " + d + "/pub > /dev/null").c_str()) == 0);
+  REQUIRE(std::system((sig + " keygen " + d + "/stranger > /dev/null").c_str()) == 0);
+  for (const char* v : {"1", "2"}) {
+    REQUIRE(std::system((sig + " build " + d + "/b" + v + " -o " + d + "/v" + v + ".mbundle --version " + v +
+                         " --key " + d + "/pub.key > /dev/null")
+                            .c_str()) == 0);
+  }
+  REQUIRE(std::system(
+              (sig + " build " + d + "/b2 -o " + d + "/forged.mbundle --version 7 --key " + d + "/stranger.key > /dev/null")
+                  .c_str()) == 0);
+}
+#endif  // MAMORI_SIG_BINARY
 
 }  // namespace mamori::testing

@@ -55,19 +55,7 @@ struct Setup {
   Setup() {
     const std::string d = dir.path();
     // Signed bundles: version 1 at start (EICAR), version 2 pushed later, one signed by a stranger.
-    const std::string eicar_rule =
-        "rule Eicar_Test { strings: $e = \"X5O!P%@AP[4\\\\PZX54(P^)7CC)7}$EICAR\" condition: $e at 0 }\n";
-    dir.Write("b1/yara/eicar.yar", eicar_rule);
-    dir.Write("b2/yara/eicar.yar", eicar_rule);
-    dir.Write("b2/yara/two.yar", "rule PushedTwo { strings: $a = \"MAMORI-PUSHED-TWO\" condition: $a }\n");
-    REQUIRE(std::system((sig + " keygen " + d + "/pub > /dev/null").c_str()) == 0);
-    REQUIRE(std::system((sig + " keygen " + d + "/stranger > /dev/null").c_str()) == 0);
-    for (const char* v : {"1", "2"}) {
-      REQUIRE(std::system((sig + " build " + d + "/b" + v + " -o " + d + "/v" + v + ".mbundle --version " + v +
-                           " --key " + d + "/pub.key > /dev/null").c_str()) == 0);
-    }
-    REQUIRE(std::system((sig + " build " + d + "/b2 -o " + d + "/forged.mbundle --version 7 --key " + d +
-                         "/stranger.key > /dev/null").c_str()) == 0);
+    testing::MakeSignedTestBundles(dir);
 
     REQUIRE(MakeDirs(d + "/server", 0700).ok());
     server = std::make_unique<telemetry::testing::ServerProcess>(
