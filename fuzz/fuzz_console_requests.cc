@@ -27,6 +27,7 @@
 #include "mamori/server/sqlite_store.h"
 #include "mamori/v1/agent_service.pb.h"
 #include "mamori/v1/console.pb.h"
+#include "server_fuzz_context.h"
 #include "service_context.h"
 
 namespace {
@@ -34,34 +35,11 @@ namespace {
 using namespace mamori::server;
 namespace v1 = mamori::v1;
 
-struct Harness {
-  std::string dir;
-  ServerConfig config;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<SiemForwarder> siem;
-  ServerMetrics metrics;
-  ServiceContext svc;
+struct Harness : fuzzing::ServerFuzzContext {
   std::unique_ptr<ConsoleServiceImpl> console;
   std::string admin, analyst, disabled;
 
-  Harness() {
-    char tmpl[] = "/tmp/mamori-fuzz-console-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) std::abort();
-    dir = tmpl;
-    SqliteStoreOptions so;
-    so.path = dir + "/store.db";
-    so.durable_commits = false;
-    auto s = OpenSqliteStore(so);
-    if (!s.ok()) std::abort();
-    store = std::move(*s);
-    auto f = SiemForwarder::Open({});
-    if (!f.ok()) std::abort();
-    siem = std::move(*f);
-    svc.config = &config;
-    svc.store = store.get();
-    svc.metrics = &metrics;
-    svc.siem = siem.get();
-
+  Harness() : ServerFuzzContext("/tmp/mamori-fuzz-console-XXXXXX", {}) {
     for (const char* id : {"agent-a", "agent-b"}) {
       AgentRecord a;
       a.agent_id = id;
@@ -119,12 +97,7 @@ struct Harness {
     if (!t.ok()) std::abort();
     return t->secret;
   }
-  ~Harness() {
-    console.reset();
-    store.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
+  ~Harness() { console.reset(); }
 };
 
 Harness& H() {

@@ -20,6 +20,7 @@
 #include "mamori/server/siem.h"
 #include "mamori/server/sqlite_store.h"
 #include "mamori/v1/agent_service.pb.h"
+#include "server_fuzz_context.h"
 #include "service_context.h"
 
 namespace {
@@ -28,45 +29,20 @@ using namespace mamori::server;
 
 constexpr char kAgent[] = "fuzz-agent";
 
-struct Harness {
-  std::string dir;
-  ServerConfig config;
-  std::unique_ptr<Store> store;
-  std::unique_ptr<SiemForwarder> siem;
-  ServerMetrics metrics;
-  ServiceContext svc;
-
-  Harness() {
-    char tmpl[] = "/tmp/mamori-fuzz-ingest-XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) std::abort();
-    dir = tmpl;
+struct Harness : fuzzing::ServerFuzzContext {
+  Harness() : ServerFuzzContext("/tmp/mamori-fuzz-ingest-XXXXXX", {SiemToDevNull()}) {
     config.max_batch_events = 1000;
     config.max_batch_bytes = 1u << 20;
-    SqliteStoreOptions so;
-    so.path = dir + "/store.db";
-    so.durable_commits = false;
-    auto s = OpenSqliteStore(so);
-    if (!s.ok()) std::abort();
-    store = std::move(*s);
     AgentRecord a;
     a.agent_id = kAgent;
     a.hostname = "fuzz-host";
     if (!store->UpsertAgent(a).ok()) std::abort();
+  }
+  static SiemOutputConfig SiemToDevNull() {
     SiemOutputConfig out;
     out.kind = SiemOutputConfig::Kind::kFile;
     out.path = "/dev/null";  // formats every newly stored event as JSON, keeps nothing
-    auto f = SiemForwarder::Open({out});
-    if (!f.ok()) std::abort();
-    siem = std::move(*f);
-    svc.config = &config;
-    svc.store = store.get();
-    svc.metrics = &metrics;
-    svc.siem = siem.get();
-  }
-  ~Harness() {
-    store.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    return out;
   }
 };
 
