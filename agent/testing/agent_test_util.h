@@ -117,6 +117,22 @@ inline std::pair<int, double> InChild(const std::string& path, bool exec) {
   return {err, ms};
 }
 
+// Writes a file from a child process, as another program would (the
+// on-access monitor answers its own process without scanning).
+inline void WriteAsOther(const std::string& path, const std::string& data, mode_t mode = 0644) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0 || ::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) ::_exit(1);
+    ::close(fd);
+    ::_exit(0);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  REQUIRE(WEXITSTATUS(st) == 0);
+}
+
 #ifdef MAMORI_AGENT_BINARY
 // The agent under test, stopped with SIGTERM (or killed if it will not stop).
 class AgentProcess {

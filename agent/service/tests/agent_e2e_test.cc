@@ -34,20 +34,7 @@ using Run = testing::CommandResult;
 
 Run Cli(const std::string& args) { return testing::RunCommand(std::string(MAMORI_BINARY) + " " + args + " 2>&1"); }
 
-// Writes a file from a child process, as another program would.
-void WriteAsOther(const std::string& path, const std::string& data, mode_t mode = 0644) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd < 0 || ::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) ::_exit(1);
-    ::close(fd);
-    ::_exit(0);
-  }
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  REQUIRE(WEXITSTATUS(st) == 0);
-}
+using testing::WriteAsOther;
 
 TEST_CASE("mamori-agent blocks and quarantines EICAR written to a watched mount, and answers the CLI") {
   if (::geteuid() != 0) FAIL("the agent end-to-end test needs root (fanotify)");

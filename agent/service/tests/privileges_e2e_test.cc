@@ -72,19 +72,7 @@ int CheckEveryThread(pid_t pid) {
   return threads;
 }
 
-void WriteAsOther(const std::string& path, const std::string& data, mode_t mode) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd < 0 || ::write(fd, data.data(), data.size()) != static_cast<ssize_t>(data.size())) ::_exit(1);
-    ::close(fd);
-    ::_exit(0);
-  }
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  REQUIRE(WEXITSTATUS(st) == 0);
-}
+using testing::WriteAsOther;
 
 TEST_CASE("mamori-agent keeps only its documented capabilities in every thread and still protects") {
   if (::geteuid() != 0) FAIL("the least-privilege test needs root (it checks what root gives up)");
