@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ namespace mamori::agent {
 namespace {
 
 constexpr size_t kMaxRequest = 64 * 1024;
+constexpr int kRequestTimeoutSeconds = 5;
 
 bool SendAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -154,25 +156,39 @@ void ControlServer::Handle(int fd) {
   ControlReply reply(fd);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
   ControlPeer peer{cred.uid, cred.pid};
+  // The request is read before anything is answered, also from peers about to be refused:
+  // closing a Unix socket with the request still unread resets the connection, and the
+  // client could then see "connection reset" instead of the refusal. A peer that never
+  // finishes its line holds this thread for at most the receive timeout.
+  timeval timeout{kRequestTimeoutSeconds, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string line;
+  char buf[4096];
+  bool too_long = false;
+  while (line.find('\n') == std::string::npos) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buf, static_cast<size_t>(n));
+    if (line.size() > kMaxRequest) {
+      too_long = true;
+      break;
+    }
+  }
   if (std::find(allowed_.begin(), allowed_.end(), cred.uid) == allowed_.end()) {
     MAMORI_LOG(kWarning, "control socket: refused uid " << cred.uid << " (pid " << cred.pid << ")");
     reply.Err("permission denied: uid " + std::to_string(cred.uid) + " may not control the agent");
     SendAll(fd, "exit 77\n");
     return;
   }
-  std::string line;
-  char buf[4096];
-  while (line.find('\n') == std::string::npos) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return;
-    line.append(buf, static_cast<size_t>(n));
-    if (line.size() > kMaxRequest) {
-      reply.Err("request too long");
-      SendAll(fd, "exit 64\n");
-      return;
-    }
+  if (too_long) {
+    reply.Err("request too long");
+    SendAll(fd, "exit 64\n");
+    return;
   }
-  line.resize(line.find('\n'));
+  size_t end = line.find('\n');
+  if (end == std::string::npos) return;  // the client went away or never finished its request
+  line.resize(end);
   int code = handler_(peer, SplitFields(line), reply);
   SendAll(fd, "exit " + std::to_string(code) + "\n");
 }
@@ -192,10 +208,9 @@ Result<int> ControlCall(const std::string& socket_path, const std::vector<std::s
   std::string line;
   for (size_t i = 0; i < request.size(); ++i) line += (i ? "\t" : "") + EscapeField(request[i]);
   line += '\n';
-  if (!SendAll(fd, line)) {
-    ::close(fd);
-    return UnavailableError("agent closed the control connection");
-  }
+  // A failed send is not the end: the agent may have answered (a refusal) and closed
+  // before reading, and that answer is still waiting in our receive queue.
+  bool sent = SendAll(fd, line);
   std::string pending;
   char buf[8192];
   for (;;) {
@@ -216,6 +231,7 @@ Result<int> ControlCall(const std::string& socket_path, const std::vector<std::s
     }
   }
   ::close(fd);
+  if (!sent) return UnavailableError("agent closed the control connection");
   return UnavailableError("the agent closed the connection before answering");
 }
 

@@ -1,6 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +58,32 @@ TEST_CASE("Control socket refuses peers whose uid is not allowed") {
   CHECK(!called);
   REQUIRE(!err.empty());
   CHECK(err[0].find("permission denied") != std::string::npos);
+}
+
+TEST_CASE("Control socket refusal reaches a peer that sends its request late") {
+  // The refusal must not depend on who is faster: before the fix the agent answered and
+  // closed at once, and a client whose request arrived after that got EPIPE or a reset.
+  testing::TempDir dir;
+  std::string sock = dir.path() + "/agent.sock";
+  auto server = ControlServer::Start(sock, {12345}, [](const ControlPeer&, const std::vector<std::string>&,
+                                                       ControlReply&) { return 0; });
+  REQUIRE(server.ok());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  ::usleep(200 * 1000);
+  REQUIRE(::send(fd, "status\n", 7, MSG_NOSIGNAL) == 7);
+  std::string reply;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  CHECK(n == 0);  // an orderly close, not a reset
+  CHECK(reply.find("err permission denied") != std::string::npos);
+  CHECK(reply.find("exit 77\n") != std::string::npos);
 }
 
 }  // namespace

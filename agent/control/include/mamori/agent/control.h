@@ -5,8 +5,11 @@
 //             as \\\\, \\t, \\n:  verb [args...]
 //   response: lines "out <text>" (stdout) or "err <text>" (stderr), then
 //             "exit <code>" last. Text is escaped the same way.
-// The agent checks the peer's uid (SO_PEERCRED) against its allowed list
-// before reading the request; the socket file is 0600.
+// The agent reads the request line (at most 64 KiB, 5 s) and checks the
+// peer's uid (SO_PEERCRED) against its allowed list before acting on it; a
+// refused peer gets "permission denied" and exit 77. Reading first matters:
+// a Unix socket closed with the request unread resets the connection and the
+// client would see a reset instead of the refusal. The socket file is 0600.
 //
 // Thread safety: ControlServer runs its own accept thread and serves one
 // connection at a time per thread it spawns; the handler must be thread-safe.
