@@ -10,7 +10,9 @@
 
 #include "budget.h"
 #include "containers.h"
+#include "expand.h"
 #include "mail.h"
+#include "parser_client.h"
 #include "mamori/scanner/hasher.h"
 #include "mamori/scanner/yara_engine.h"
 
@@ -101,7 +103,8 @@ class Scanner::Impl {
   // `descend`: open containers/mail found in `data` (false when `data` is only
   // a prefix of the object).
   // `yara_fd` >= 0: YARA scans that descriptor (a big file, mapped by libyara) instead of `data`.
-  void ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
+  // Returns true when the allow-list covers the object (its members are then not scanned).
+  bool ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
                   internal::Budget& budget, ScanReport& report, const Digests* precomputed, bool descend = true,
                   int yara_fd = -1);
   bool ShouldHash(uint64_t size) const {
@@ -120,6 +123,11 @@ class Scanner::Impl {
                       ScanReport& report);
   void Descend(std::string_view data, const std::string& object, int depth, internal::Budget& budget,
                ScanReport& report);
+  // Opens the top-level `source` in a parser worker; the members it sends back
+  // are matched here (hash, allow-list, YARA) without opening them again.
+  void DescendRemote(const internal::RemoteSource& source, const std::string& object, internal::Budget& budget,
+                     ScanReport& report);
+  internal::ExpandOptions expand_options() const { return {options_.open_containers, options_.open_mail}; }
 
   const SignatureSet& sigs_;
   ScanOptions options_;
@@ -163,7 +171,7 @@ void Scanner::Impl::AddYaraMatches(std::vector<YaraMatch>& matches, const std::s
   matches.clear();
 }
 
-void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
+bool Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, const std::string& object, int depth,
                                internal::Budget& budget, ScanReport& report, const Digests* precomputed,
                                bool descend, int yara_fd) {
   std::string sha256;
@@ -181,7 +189,7 @@ void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, cons
     // An allow-listed object is trusted whole, members included.
     if (Allowed(*d, object, report)) {
       if (depth == 0) report.allowed = true;
-      return;
+      return true;
     }
     LookupHashes(*d, object_size, object, report);
   }
@@ -198,41 +206,41 @@ void Scanner::Impl::ScanObject(std::string_view data, uint64_t object_size, cons
     AddYaraMatches(matches_, object, sha256, report);
   }
   if (descend && !budget.exhausted) Descend(data, object, depth, budget, report);
+  return false;
 }
 
 void Scanner::Impl::Descend(std::string_view data, const std::string& object, int depth, internal::Budget& budget,
                             ScanReport& report) {
-  auto kind = options_.open_containers ? internal::SniffContainer(data) : internal::ContainerKind::kNone;
-  bool mail = kind == internal::ContainerKind::kNone && options_.open_mail && internal::LooksLikeMail(data);
-  if (kind == internal::ContainerKind::kNone && !mail) return;
-  if (depth >= budget.limits.max_depth) {
-    budget.Incomplete("depth", object);
+  if (options_.parser_pool != nullptr) {
+    // Only a top-level object gets here with a pool: its members arrive
+    // already opened by the worker and are scanned with descend=false.
+    bool mail = false;
+    if (internal::SniffObject(data, expand_options(), &mail) == internal::ContainerKind::kNone && !mail) return;
+    DescendRemote(internal::RemoteSource{data}, object, budget, report);
     return;
   }
-  if (kind != internal::ContainerKind::kNone) {
-    internal::ContainerSource src{data, -1, data.size()};
-    internal::WalkContainer(src, kind, object, budget, [&](const std::string& name, std::string_view member) {
-      ScanObject(member, member.size(), object + "!" + name, depth + 1, budget, report, nullptr);
-    });
-    return;
-  }
-  internal::MailLimits ml;
-  ml.max_parts = budget.limits.max_members - std::min(budget.members, budget.limits.max_members);
-  ml.max_total_bytes = budget.limits.max_total_extracted - std::min(budget.extracted_bytes, budget.limits.max_total_extracted);
-  ml.max_depth = budget.limits.max_depth - depth;
-  internal::MailParseResult parsed = internal::ParseMail(data, ml);
-  if (!parsed.incomplete.empty()) budget.Incomplete(parsed.incomplete, object);
-  // The parts decoded before a limit are scanned all the same; the limit only
-  // stops what comes after this mail.
-  for (const internal::MailPart& part : parsed.parts) {
-    if (budget.exhausted) break;
-    ++budget.members;
-    budget.extracted_bytes += part.data.size();
-    ScanObject(part.data, part.data.size(), object + "!" + part.name, depth + 1, budget, report, nullptr);
-  }
-  if (budget.members >= budget.limits.max_members || budget.extracted_bytes >= budget.limits.max_total_extracted) {
-    budget.exhausted = true;
-  }
+  internal::ExpandOneLevel(data, object, depth, expand_options(), budget,
+                           [&](const std::string& name, std::string_view member) {
+                             ScanObject(member, member.size(), object + "!" + name, depth + 1, budget, report,
+                                        nullptr);
+                           });
+}
+
+void Scanner::Impl::DescendRemote(const internal::RemoteSource& source, const std::string& object,
+                                  internal::Budget& budget, ScanReport& report) {
+  // Members under an allow-listed member are trusted with it, as in process.
+  std::string skip_under;
+  internal::RemoteExpand(*options_.parser_pool, source, object, expand_options(), budget,
+                         [&](const internal::RemoteMember& m) {
+                           if (!skip_under.empty() && m.path.compare(0, skip_under.size(), skip_under) == 0) {
+                             return true;
+                           }
+                           if (ScanObject(m.data, m.data.size(), m.path, m.depth, budget, report, nullptr,
+                                          /*descend=*/false)) {
+                             skip_under = m.path + "!";
+                           }
+                           return !budget.exhausted;
+                         });
 }
 
 ScanReport Scanner::Impl::ScanBuffer(std::string_view data, const std::string& name) {
@@ -341,6 +349,12 @@ ScanReport Scanner::Impl::ScanFd(int fd, const struct stat& st, const std::strin
     ScanObject({}, total, path, 0, budget, report, &digests, /*descend=*/false, yara_ ? fd : -1);
     if (container != internal::ContainerKind::kNone && !budget.exhausted && !report.allowed) {
       // A big container is walked by streaming from the file.
+      if (options_.parser_pool != nullptr) {
+        DescendRemote(internal::RemoteSource{{}, fd, total, container}, path, budget, report);
+        report.incomplete = std::move(budget.incomplete);
+        report.verdict = Decide(report);
+        return report;
+      }
       internal::ContainerSource src{{}, fd, total};
       internal::WalkContainer(src, container, path, budget, [&](const std::string& name, std::string_view member) {
         ScanObject(member, member.size(), path + "!" + name, 1, budget, report, nullptr);

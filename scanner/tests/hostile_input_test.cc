@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "mamori/scanner/parser_pool.h"
 #include "mamori/scanner/scanner.h"
 #include "test_util.h"
 
@@ -218,6 +219,48 @@ TEST_CASE("42.zip-style recursion stops at the member-count or size limits in bo
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
   CHECK(r.verdict == Verdict::kIncomplete);
   CHECK((HasIncomplete(r, "member-count") || HasIncomplete(r, "total-size") || HasIncomplete(r, "ratio")));
+}
+
+TEST_CASE("Zip bombs and 42.zip recursion stop at the same limits inside a parser worker") {
+  auto pool = ParserPool::Start({});
+  REQUIRE(pool.ok());
+  uint64_t total = 0;
+  std::string level = MakeArchive("zip", {{"zeros.bin", std::string(1u << 20, '\0')}});
+  for (int depth = 0; depth < 3; ++depth) {
+    testing::Members copies;
+    for (int i = 0; i < 16; ++i) copies.push_back({"l" + std::to_string(depth) + "-" + std::to_string(i) + ".zip", level});
+    level = MakeArchive("zip", copies);
+  }
+  struct Case {
+    const char* name;
+    std::string bytes;
+    ScanLimits limits;
+  };
+  ScanLimits five_members;
+  five_members.max_ratio = 1ull << 40;
+  five_members.max_total_extracted = 1ull << 40;
+  five_members.max_members = 5;
+  ScanLimits small_total;
+  small_total.max_total_extracted = 64ull << 20;
+  const Case cases[] = {
+      {"overlap.zip", OverlappingZipBomb(250, 16, &total), ScanLimits{}},
+      {"overlap-members.zip", OverlappingZipBomb(250, 16, &total), five_members},
+      {"42.zip", level, ScanLimits{}},
+      {"42-small.zip", level, small_total},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    ScanOptions in_process;
+    in_process.limits = c.limits;
+    ScanOptions sandboxed = in_process;
+    sandboxed.parser_pool = *pool;
+    auto expected = Make(in_process)->ScanBuffer(c.bytes, c.name);
+    auto got = Make(sandboxed)->ScanBuffer(c.bytes, c.name);
+    CHECK(got.verdict == Verdict::kIncomplete);
+    CHECK(got.incomplete == expected.incomplete);
+    CHECK(got.findings.size() == expected.findings.size());
+  }
+  CHECK((*pool)->stats().workers_lost == 0);
 }
 
 TEST_CASE("Member names with ../, absolute paths and control characters are only names: nothing is written") {

@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "mamori/common/log.h"
+#include "mamori/scanner/parser_pool.h"
 #include "privileges.h"
 #include "systemd.h"
 
@@ -29,6 +30,8 @@ mamori::log::Level LevelOf(const std::string& s) {
 
 int main(int argc, char** argv) {
   using namespace mamori;  // NOLINT(google-build-using-namespace): service main
+  // The agent re-runs itself as its confined container/mail parsers.
+  if (auto code = scanner::RunParserWorkerIfRequested(argc, argv)) return *code;
   std::string config_path = "/etc/mamori/agent.yaml";
   bool check = false;
   for (int i = 1; i < argc; ++i) {

@@ -25,6 +25,8 @@
 
 namespace mamori::scanner {
 
+class ParserPool;
+
 enum class FindingKind { kHash, kYara };
 
 struct Finding {
@@ -65,6 +67,9 @@ struct ScanOptions {
   // (the user chose so, like clamscan --scan-archive=no).
   bool open_containers = true;
   bool open_mail = true;
+  // When set, containers and mail are opened in the pool's confined worker
+  // processes instead of this one (parser_pool.h); null: in process.
+  std::shared_ptr<ParserPool> parser_pool;
 };
 
 class Scanner {
