@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <array>
 #include <cstring>
 #include <memory>
 
@@ -27,6 +28,36 @@ void EnableArchiveFormats(archive* a) {
   archive_read_support_format_ar(a);
   archive_read_support_format_xar(a);
   archive_read_support_format_lha(a);
+}
+
+// Explicit list instead of archive_read_support_filter_all: libarchive decodes
+// lrzip, grzip and (without liblzo2) lzop by running an external program on
+// the bytes, which a scanner must never do with attacker input. Those layers
+// stay undecoded (scanned as bytes). A filter libarchive was built without
+// (its support call answers ARCHIVE_WARN: "using external program") is left
+// out the same way; which ones is probed once on a throwaway handle.
+using FilterSupport = int (*)(archive*);
+constexpr FilterSupport kLibraryFilters[] = {
+    archive_read_support_filter_gzip, archive_read_support_filter_bzip2, archive_read_support_filter_compress,
+    archive_read_support_filter_lzma, archive_read_support_filter_xz,    archive_read_support_filter_lzip,
+    archive_read_support_filter_zstd, archive_read_support_filter_lz4,   archive_read_support_filter_uu,
+    archive_read_support_filter_rpm,
+};
+constexpr size_t kFilterCount = sizeof kLibraryFilters / sizeof kLibraryFilters[0];
+
+void EnableLibraryFilters(archive* a) {
+  static const std::array<bool, kFilterCount> in_library = [] {
+    std::array<bool, kFilterCount> ok{};
+    for (size_t i = 0; i < kFilterCount; ++i) {
+      archive* probe = archive_read_new();
+      ok[i] = probe != nullptr && kLibraryFilters[i](probe) == ARCHIVE_OK;
+      if (probe != nullptr) archive_read_free(probe);
+    }
+    return ok;
+  }();
+  for (size_t i = 0; i < kFilterCount; ++i) {
+    if (in_library[i]) kLibraryFilters[i](a);
+  }
 }
 
 struct ArchiveCloser {
@@ -81,7 +112,7 @@ void WalkContainer(const ContainerSource& source, ContainerKind kind, const std:
     return;
   }
   EnableArchiveFormats(a.get());
-  archive_read_support_filter_all(a.get());
+  EnableLibraryFilters(a.get());
   // A compressed stream that holds no archive is one member, the decompressed bytes.
   if (kind == ContainerKind::kCompressedStream) archive_read_support_format_raw(a.get());
 

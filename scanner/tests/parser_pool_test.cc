@@ -393,3 +393,29 @@ TEST_CASE("Several threads share one parser pool and each gets its own answers")
 
 }  // namespace
 }  // namespace mamori::scanner
+
+namespace mamori::scanner {
+namespace {
+
+TEST_CASE("Compression formats that need an external program are not decoded and start no process") {
+  // libarchive decodes lrzip, lzop (without liblzo2) and grzip by running an
+  // external program on the bytes. A scanner must never do that: in a parser
+  // worker the filter would kill it (SIGSYS), in process it would be the agent
+  // executing a program on attacker input.
+  auto pool = SharedPool();
+  const uint64_t lost_before = pool->stats().workers_lost;
+  const std::string magics[] = {std::string("LRZI\0\6", 6), std::string("\x89LZO\0\r\n\x1a\n", 9), "GRZipII"};
+  for (const std::string& magic : magics) {
+    INFO("magic " << magic.substr(1, 3));
+    const std::string gz = MakeCompressed("gzip", magic + std::string(300, '\2'));
+    ScanOptions sandboxed;
+    sandboxed.parser_pool = pool;
+    auto r = Make(sandboxed)->ScanBuffer(gz, "layered.gz");
+    INFO(Describe(r));
+    CHECK(r.verdict == Verdict::kClean);
+    CHECK(pool->stats().workers_lost == lost_before);
+  }
+}
+
+}  // namespace
+}  // namespace mamori::scanner
