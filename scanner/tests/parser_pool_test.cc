@@ -247,7 +247,12 @@ TEST_CASE("The worker filter fails opens with EACCES and kills network, exec, fo
   }
 }
 
-TEST_CASE("A parser worker that dies leaves the object incomplete and is replaced") {
+bool IsZombieOrGone(pid_t pid) {
+  auto state = ProcStatusField(pid, "State");
+  return state.empty() || state[0] == 'Z';
+}
+
+TEST_CASE("A parser worker that dies during a request leaves the object incomplete and is replaced") {
   ParserPoolOptions po;
   po.workers = 1;
   auto pool = ParserPool::Start(po);
@@ -261,21 +266,48 @@ TEST_CASE("A parser worker that dies leaves the object incomplete and is replace
   auto pids = (*pool)->worker_pids();
   REQUIRE(pids.size() == 1);
   REQUIRE(pids[0] > 0);
-  REQUIRE(::kill(pids[0], SIGKILL) == 0);  // our own child, idle
-  auto r = scanner->ScanBuffer(zip, "second.zip");
+  // Stopped, the worker looks alive when leased; it dies with the request in its socket.
+  REQUIRE(::kill(pids[0], SIGSTOP) == 0);
+  ScanReport r;
+  std::thread scan([&] { r = scanner->ScanBuffer(zip, "second.zip"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(::kill(pids[0], SIGKILL) == 0);  // our own child
+  scan.join();
   INFO(Describe(r));
   CHECK(r.verdict == Verdict::kIncomplete);
   CHECK(r.incomplete == std::vector<std::string>{"parser-worker-crashed (second.zip)"});
+  CHECK((*pool)->stats().workers_lost == 1);
 
   // A replacement takes over.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((*pool)->stats().workers_started < 2 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  CHECK((*pool)->stats().workers_lost == 1);
   auto again = scanner->ScanBuffer(zip, "third.zip");
   CHECK(again.verdict == Verdict::kFound);
   CHECK((*pool)->worker_pids() != pids);
+}
+
+TEST_CASE("A parser worker that died while idle is replaced before it gets an object") {
+  ParserPoolOptions po;
+  po.workers = 2;
+  auto pool = ParserPool::Start(po);
+  REQUIRE(pool.ok());
+  auto pids = (*pool)->worker_pids();
+  REQUIRE(pids.size() == 2);
+  for (pid_t pid : pids) {
+    REQUIRE(pid > 0);
+    REQUIRE(::kill(pid, SIGKILL) == 0);  // our own children
+  }
+  for (pid_t pid : pids) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!IsZombieOrGone(pid) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ScanOptions o;
+  o.parser_pool = *pool;
+  auto r = Make(o)->ScanBuffer(MakeArchive("zip", {{"e.com", Eicar()}}), "after.zip");
+  INFO(Describe(r));
+  CHECK(r.verdict == Verdict::kFound);
+  CHECK(r.incomplete.empty());
+  CHECK((*pool)->stats().workers_lost == 2);
 }
 
 TEST_CASE("A parser worker that hangs is killed at the scan time limit and the object is incomplete time") {

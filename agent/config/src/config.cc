@@ -271,6 +271,8 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml, const std::string& s
          {"max_ratio", size(&c.limits.max_ratio)},
          {"max_scan_time_ms", millis(&c.limits.max_scan_time, 3600000)},
          {"max_in_memory", size(&c.limits.max_in_memory)},
+         {"parser_sandbox", boolean(&c.parser_sandbox)},
+         {"parser_workers", count(&c.parser_workers, 64, false)},
        });
      }},
     {"scheduled_scans", [&](const YAML::Node& n, const std::string& k) {

@@ -153,6 +153,21 @@ Status Agent::Start() {
     std::lock_guard<std::mutex> lock(config_mu_);
     c = config_;
   }
+  if (c.parser_sandbox) {
+    // Before anything scans. Protection does not depend on it: a kernel
+    // without seccomp (or a non-x86-64 build) scans in process, loudly.
+    scanner::ParserPoolOptions po;
+    po.workers = static_cast<int>(c.parser_workers);
+    auto pool = scanner::ParserPool::Start(po);
+    if (pool.ok()) {
+      parser_pool_ = std::move(*pool);
+    } else {
+      parser_pool_error_ = pool.status().message();
+      MAMORI_LOG(kError, "parser sandbox unavailable, containers and mail are parsed in the agent process: "
+                             << parser_pool_error_);
+      events_->Append(Event("parser_sandbox_unavailable").Str("error", parser_pool_error_));
+    }
+  }
   running_ = true;
   action_thread_ = std::thread([this] { ActionLoop(); });
   scheduler_thread_ = std::thread([this] { SchedulerLoop(); });
@@ -342,6 +357,7 @@ std::unique_ptr<scanner::Scanner> Agent::AcquireScanner(const std::shared_ptr<co
   // Always hash: exclusions and restored files are matched by SHA-256, and
   // events carry it.
   o.size_prefilter = false;
+  o.parser_pool = parser_pool_;
   auto s = scanner::Scanner::Create(sigs, o);
   return s.ok() ? std::move(*s) : nullptr;
 }
@@ -508,6 +524,7 @@ int Agent::RunScan(const std::vector<std::string>& paths, bool json, const std::
   }
   o.worker_init = idle ? BecomeIdle : BecomeBackground;
   o.scan.size_prefilter = false;
+  o.scan.parser_pool = parser_pool_;
   auto cache = CacheFor(sigs);
   o.cache = cache.get();
   scanner::TreeScanProgress own_progress;
@@ -582,6 +599,16 @@ std::string Agent::StatusText() const {
   }
   out += (behavior_ ? behavior_->StatusLine() : std::string("behavior     off")) + "\n";
   out += (telemetry_ ? telemetry_->StatusLine() : std::string("telemetry    off (no telemetry.servers)")) + "\n";
+  if (parser_pool_) {
+    auto ps = parser_pool_->stats();
+    out += "parsers      sandboxed: " + std::to_string(parser_pool_->worker_pids().size()) + " workers, " +
+           std::to_string(ps.requests) + " requests, " + std::to_string(ps.workers_lost) + " workers lost, " +
+           std::to_string(ps.unavailable) + " unavailable\n";
+  } else {
+    out += "parsers      in process" +
+           (parser_pool_error_.empty() ? std::string(" (scan.parser_sandbox: false)") : " (sandbox failed: " + parser_pool_error_ + ")") +
+           "\n";
+  }
   auto items = vault_->List();
   out += "quarantine   " + (items.ok() ? std::to_string(items->size()) + " items" : items.status().message()) + "\n";
   out += "events       " + std::to_string(events_->appended()) + " since start\n";

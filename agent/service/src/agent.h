@@ -31,6 +31,7 @@
 #include "mamori/behavior/responder.h"
 #include "mamori/quarantine/vault.h"
 #include "mamori/scanner/allow_list.h"
+#include "mamori/scanner/parser_pool.h"
 #include "mamori/scanner/scanner.h"
 #include "mamori/scanner/signature_holder.h"
 #include "mamori/scanner/verdict_cache.h"
@@ -99,6 +100,10 @@ class Agent {
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   std::mutex cache_mu_;
+  // Set once in Start() before anything scans, never changed after (a config
+  // change needs a restart); null when off or when it could not start.
+  std::shared_ptr<scanner::ParserPool> parser_pool_;
+  std::string parser_pool_error_;  // why it is null although configured
   std::shared_ptr<scanner::VerdictCache> cache_;  // guarded by cache_mu_; for the current signature version
   std::string cache_version_;                     // guarded by cache_mu_
 

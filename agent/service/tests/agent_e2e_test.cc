@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -119,6 +120,105 @@ TEST_CASE("mamori-agent blocks and quarantines EICAR written to a watched mount,
 
   CHECK(agent.Stop() == 0);  // SIGTERM: clean stop
   CHECK(InChild(mnt.path() + "/notes.txt", false).first == 0);
+}
+
+// The agent's parser workers: its children started as "mamori-parser-worker".
+std::vector<pid_t> ParserWorkersOf(pid_t agent) {
+  std::vector<pid_t> out;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto stat = ReadFileToString("/proc/" + name + "/stat");
+    auto cmdline = ReadFileToString("/proc/" + name + "/cmdline");
+    if (!stat.ok() || !cmdline.ok() || cmdline->rfind("mamori-parser-worker", 0) != 0) continue;
+    // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
+    size_t close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat->c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == agent && state != 'Z') {
+      out.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+  }
+  return out;
+}
+
+std::string StatusField(pid_t pid, const std::string& field) {
+  auto text = ReadFileToString("/proc/" + std::to_string(pid) + "/status");
+  if (!text.ok()) return "";
+  size_t at = text->find("\n" + field + ":");
+  if (at == std::string::npos) return "";
+  size_t start = text->find_first_not_of(" \t", at + field.size() + 2);
+  return text->substr(start, text->find('\n', start) - start);
+}
+
+TEST_CASE("mamori-agent opens archives in confined parser workers and quarantines an EICAR zip on a watched mount") {
+  if (::geteuid() != 0) FAIL("the agent end-to-end test needs root (fanotify)");
+  TempDir dir;
+  TestMount mnt;
+  Watchdog wd(90);
+  const std::string sock = dir.path() + "/run/agent.sock";
+  const std::string config = dir.Write("agent.yaml",
+      "data_dir: " + dir.path() + "/data\n"
+      "control_socket: " + sock + "\n"
+      "signatures: [" MAMORI_SOURCE_DIR "/signatures/default]\n"
+      "onaccess:\n"
+      "  exec_paths: [" + mnt.path() + "]\n"
+      "  open_paths: [" + mnt.path() + "]\n"
+      "  action: quarantine\n"
+      "scan:\n  parser_workers: 2\n"
+      "behavior:\n  enabled: false\n");
+  AgentProcess agent(config, sock, dir.path() + "/agent.log");
+  const std::string s = " --socket " + sock;
+
+  // Two workers, confined: no capabilities, no_new_privs, a seccomp filter.
+  std::vector<pid_t> workers;
+  REQUIRE(WaitFor([&] { return (workers = ParserWorkersOf(agent.pid())).size() == 2; }, 10000ms));
+  for (pid_t w : workers) {
+    CHECK(StatusField(w, "CapEff") == "0000000000000000");
+    CHECK(StatusField(w, "CapBnd") == "0000000000000000");
+    CHECK(StatusField(w, "NoNewPrivs") == "1");
+    CHECK(StatusField(w, "Seccomp") == "2");
+  }
+  CHECK(Cli("status" + s).out.find("parsers      sandboxed: 2 workers") != std::string::npos);
+
+  // An EICAR inside a zip inside a tar.gz, written by another user: found through a worker.
+  const std::string zip = testing::MakeArchive("zip", {{"docs/readme.txt", "hi"}, {"invoice.com", Eicar()}});
+  const std::string bad = mnt.path() + "/download.tar.gz";
+  WriteAsOther(bad, testing::MakeArchive("tar", {{"inner.zip", zip}}, "gzip"));
+  CHECK(WaitFor([&] { return !std::filesystem::exists(bad); }, 10000ms));
+  Run list = Cli("quarantine list" + s);
+  CHECK(list.out.find(bad) != std::string::npos);
+
+  // Workers that die are replaced, and protection goes on through the new ones.
+  for (pid_t w : workers) {
+    REQUIRE(w > 0);
+    ::kill(w, SIGKILL);  // the test's agent's own children
+  }
+  std::vector<pid_t> replaced;
+  CHECK(WaitFor([&] {
+    // The pool notices a dead worker when it next hands it a request: scan until both were replaced.
+    WriteAsOther(mnt.path() + "/probe.zip", testing::MakeArchive("zip", {{"a.txt", "clean"}}));
+    InChild(mnt.path() + "/probe.zip", false);
+    replaced = ParserWorkersOf(agent.pid());
+    return replaced.size() == 2 && std::find(replaced.begin(), replaced.end(), workers[0]) == replaced.end() &&
+           std::find(replaced.begin(), replaced.end(), workers[1]) == replaced.end();
+  }, 20000ms));
+  const std::string bad2 = mnt.path() + "/second.zip";
+  WriteAsOther(bad2, zip);
+  CHECK(WaitFor([&] { return !std::filesystem::exists(bad2); }, 10000ms));
+  Run status = Cli("status" + s);
+  INFO(status.out);
+  CHECK(status.out.find("2 workers lost") != std::string::npos);
+  CHECK(agent.Stop() == 0);
+  // No worker outlives the agent.
+  CHECK(WaitFor([&] {
+    for (pid_t w : replaced) {
+      auto cmdline = ReadFileToString("/proc/" + std::to_string(w) + "/cmdline");
+      if (cmdline.ok() && cmdline->rfind("mamori-parser-worker", 0) == 0) return false;
+    }
+    return true;
+  }, 5000ms));
 }
 
 TEST_CASE("mamori-agent --check-config reports errors with file and line") {

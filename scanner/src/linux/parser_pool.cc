@@ -98,17 +98,26 @@ class ParserPool::Impl {
     return Status::Ok();
   }
 
-  // A free worker, or nothing after acquire_timeout.
+  // A free, live worker, or nothing after acquire_timeout. A worker that died
+  // while idle (its socket hung up) is replaced here, before any object is
+  // handed to it.
   std::optional<WorkerProc> Acquire() {
+    const auto until = Clock::now() + options_.acquire_timeout;
     std::unique_lock<std::mutex> lock(mu_);
     ++stats_.requests;
-    if (!cv_.wait_for(lock, options_.acquire_timeout, [&] { return !idle_.empty() || stopping_; }) || stopping_) {
-      ++stats_.unavailable;
-      return std::nullopt;
+    for (;;) {
+      if (!cv_.wait_until(lock, until, [&] { return !idle_.empty() || stopping_; }) || stopping_) {
+        ++stats_.unavailable;
+        return std::nullopt;
+      }
+      WorkerProc w = idle_.back();
+      idle_.pop_back();
+      pollfd p{w.fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) == 0) return w;  // an idle worker never has anything to say
+      lock.unlock();
+      Discard(w, "died while idle", "");
+      lock.lock();
     }
-    WorkerProc w = idle_.back();
-    idle_.pop_back();
-    return w;
   }
 
   void Release(WorkerProc w) {
@@ -152,7 +161,8 @@ class ParserPool::Impl {
       }
     }
     if (why != nullptr) {
-      MAMORI_LOG(kWarning, "parser worker " << w.pid << " " << why << " while parsing " << object << "; "
+      MAMORI_LOG(kWarning, "parser worker " << w.pid << " " << why
+                                            << (object.empty() ? std::string() : " while parsing " + object) << "; "
                                             << DescribeExit(status) << "; replacing it");
     }
     RemovePid(w.pid);

@@ -66,6 +66,10 @@ struct AgentConfig {
   unsigned scan_threads = 0;  // 0 = cores
   std::vector<ScheduledScan> scheduled_scans;
   scanner::ScanLimits limits;
+  // Containers and mail are opened in confined worker processes
+  // (scanner/parser_pool.h, docs/least-privilege.md); read at start only.
+  bool parser_sandbox = true;
+  unsigned parser_workers = 2;
 
   // Behavior monitor (EDR): sensors -> process table -> Sigma rules -> responses.
   bool behavior_enabled = true;
