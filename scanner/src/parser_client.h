@@ -37,6 +37,17 @@ void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::strin
                   const ExpandOptions& options, Budget& budget,
                   const std::function<bool(const RemoteMember&)>& on_member);
 
+// One request over a connected worker socket, without the pool: sends the
+// request, reads and checks every frame of the reply. Exposed for the fuzzer
+// of worker replies (fuzz/fuzz_parser_worker_replies.cc).
+struct ExchangeOutcome {
+  enum Kind { kDone, kAbandoned, kTimedOut, kSendFailed, kDied, kBreach } kind;
+  const char* what;  // for the log: "died", "sent an unknown frame", ...
+};
+ExchangeOutcome ExpandOverSocket(int fd, const RemoteSource& source, const std::string& object,
+                                 const ExpandOptions& options, Budget& budget,
+                                 const std::function<bool(const RemoteMember&)>& on_member);
+
 // The worker's main loop on `fd` (after confinement). Returns the exit code.
 int ParserWorkerMain(int fd, pid_t parent);
 

@@ -399,13 +399,23 @@ TEST_CASE("A parser pool whose executable cannot serve fails to start with a cle
 
 TEST_CASE("Several threads share one parser pool and each gets its own answers") {
   auto pool = SharedPool();
+  // Samples and signatures are made up front: the helpers use Catch's
+  // assertions, which are not thread-safe.
+  auto sigs = testing::TestSignatures();
+  std::vector<std::vector<std::string>> samples(4);
+  for (int t = 0; t < 4; ++t) {
+    for (int i = 0; i < 20; ++i) {
+      const bool bad = (i + t) % 2 == 0;
+      samples[t].push_back(MakeArchive("zip", {{"m", bad ? Eicar() : "clean " + std::to_string(t * 100 + i)}}));
+    }
+  }
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       ScanOptions o;
       o.parser_pool = pool;
-      auto s = Scanner::Create(testing::TestSignatures(), o);
+      auto s = Scanner::Create(sigs, o);
       if (!s.ok()) {
         ++wrong;
         return;
@@ -413,7 +423,7 @@ TEST_CASE("Several threads share one parser pool and each gets its own answers")
       for (int i = 0; i < 20; ++i) {
         const bool bad = (i + t) % 2 == 0;
         std::string name = "t" + std::to_string(t) + "-" + std::to_string(i) + ".zip";
-        auto r = (*s)->ScanBuffer(MakeArchive("zip", {{"m", bad ? Eicar() : "clean " + name}}), name);
+        auto r = (*s)->ScanBuffer(samples[t][i], name);
         if (r.verdict != (bad ? Verdict::kFound : Verdict::kClean)) ++wrong;
         if (bad && (r.findings.empty() || r.findings[0].object != name + "!m")) ++wrong;
       }

@@ -32,6 +32,8 @@ scan:
   threads: 1
   max_depth: 8
   max_member_size: 10M
+  parser_sandbox: false
+  parser_workers: 4
 scheduled_scans:
   - name: nightly
     schedule: "30 3 * * 1-5"
@@ -46,6 +48,8 @@ scheduled_scans:
   CHECK(c->onaccess_max_file_size == 16u << 20);
   CHECK(c->quarantine_quota == 2ull << 30);
   CHECK(c->limits.max_depth == 8);
+  CHECK(!c->parser_sandbox);
+  CHECK(c->parser_workers == 4);
   REQUIRE(c->scheduled_scans.size() == 1);
   CHECK(c->scheduled_scans[0].schedule == "30 3 * * 1-5");
 }
@@ -95,6 +99,8 @@ TEST_CASE("An empty config means every default") {
   REQUIRE(c.ok());
   CHECK(c->data_dir == "/var/lib/mamori");
   CHECK(c->action == OnAccessAction::kQuarantine);
+  CHECK(c->parser_sandbox);
+  CHECK(c->parser_workers == 2);
 }
 
 TEST_CASE("Config errors name file, line and column") {
@@ -109,6 +115,7 @@ TEST_CASE("Config errors name file, line and column") {
       {"scheduled_scans:\n  - schedule: \"61 * * * *\"\n    paths: [/x]\n", "agent.yaml:2:15: scheduled_scans.schedule: bad cron field '61'"},
       {"onaccess: [1, 2\n", "agent.yaml:2:1: "},
       {"log_json: maybe\n", "agent.yaml:1:11: log_json: expected true or false"},
+      {"scan:\n  parser_workers: 0\n", "agent.yaml:2:19: scan.parser_workers: must be between 1 and 64"},
       {"scheduled_scans:\n  - schedule: \"*/99999999999 * * * *\"\n    paths: [/x]\n", "agent.yaml:2:15: scheduled_scans.schedule: bad cron field '*/99999999999'"},
       {"behavior:\n  sensor: kprobe\n", "agent.yaml:2:11: behavior.sensor: expected one of auto, ebpf, procconn, replay, none"},
       {"behavior:\n  max_processes: 10\n", "agent.yaml:2:18: behavior.max_processes: must be between 256"},

@@ -285,18 +285,10 @@ std::vector<pid_t> ParserPool::worker_pids() const { return impl_->pids(); }
 
 namespace internal {
 
-void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::string& object,
-                  const ExpandOptions& options, Budget& budget,
-                  const std::function<bool(const RemoteMember&)>& on_member) {
-  ParserPool::Impl& impl = pool.impl();
-  auto leased = impl.Acquire();
-  if (!leased) {
-    budget.Incomplete("parser-worker-unavailable", object);
-    return;
-  }
-  WorkerProc w = *leased;
+ExchangeOutcome ExpandOverSocket(int fd, const RemoteSource& source, const std::string& object,
+                                 const ExpandOptions& options, Budget& budget,
+                                 const std::function<bool(const RemoteMember&)>& on_member) {
   const ScanLimits& limits = budget.limits;
-
   ExpandRequest req;
   req.fd_source = source.fd >= 0 ? 1 : 0;
   req.container_kind = static_cast<uint8_t>(source.kind);
@@ -332,18 +324,14 @@ void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::strin
     std::memcpy(CMSG_DATA(c), &source.fd, sizeof(int));
     ssize_t n;
     do {
-      n = ::sendmsg(w.fd, &msg, MSG_NOSIGNAL);
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     sent = n > 0 && (static_cast<size_t>(n) == head.size() ||
-                     SendAll(w.fd, std::string_view(head).substr(static_cast<size_t>(n))));
+                     SendAll(fd, std::string_view(head).substr(static_cast<size_t>(n))));
   } else {
-    sent = SendAll(w.fd, head) && SendAll(w.fd, source.data);
+    sent = SendAll(fd, head) && SendAll(fd, source.data);
   }
-  if (!sent) {
-    impl.Discard(w, "stopped reading its requests", object);
-    budget.Incomplete("parser-worker-crashed", object);
-    return;
-  }
+  if (!sent) return {ExchangeOutcome::kSendFailed, "stopped reading its requests"};
 
   // The worker keeps the same time budget; the grace covers its last frames.
   const auto deadline = budget.deadline + std::chrono::seconds(2);
@@ -353,36 +341,26 @@ void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::strin
   uint64_t members = 0;
   std::string path;
   std::string data;
-  auto breach = [&](const char* what) {
-    impl.Discard(w, what, object);
-    budget.Incomplete("parser-worker-protocol", object);
-  };
+  auto breach = [](const char* what) { return ExchangeOutcome{ExchangeOutcome::kBreach, what}; };
   for (;;) {
     char header[kFrameHeaderSize];
     bool timed_out = false;
-    if (!ReadUntil(w.fd, header, sizeof header, deadline, &timed_out)) {
-      if (timed_out) {
-        impl.Discard(w, "overran the scan time", object);
-        budget.Incomplete("time", object);
-        budget.exhausted = true;
-      } else {
-        impl.Discard(w, "died", object);
-        budget.Incomplete("parser-worker-crashed", object);
-      }
-      return;
+    if (!ReadUntil(fd, header, sizeof header, deadline, &timed_out)) {
+      if (timed_out) return {ExchangeOutcome::kTimedOut, "overran the scan time"};
+      return {ExchangeOutcome::kDied, "died"};
     }
     const uint64_t length = GetU64(header + 1);
     switch (header[0]) {
       case kFrameIncomplete: {
         if (length > kMaxIncompleteLine) return breach("sent an oversized incomplete line");
         std::string line(length, '\0');
-        if (!ReadUntil(w.fd, line.data(), line.size(), deadline, &timed_out)) return breach("cut a frame short");
+        if (!ReadUntil(fd, line.data(), line.size(), deadline, &timed_out)) return breach("cut a frame short");
         budget.incomplete.push_back(std::move(line));
         break;
       }
       case kFrameMember: {
         char fixed[8];
-        if (length < sizeof fixed || !ReadUntil(w.fd, fixed, sizeof fixed, deadline, &timed_out)) {
+        if (length < sizeof fixed || !ReadUntil(fd, fixed, sizeof fixed, deadline, &timed_out)) {
           return breach("sent a malformed member frame");
         }
         const uint32_t depth = GetU32(fixed);
@@ -398,8 +376,8 @@ void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::strin
         }
         path.resize(path_length);
         data.resize(data_length);
-        if (!ReadUntil(w.fd, path.data(), path.size(), deadline, &timed_out) ||
-            !ReadUntil(w.fd, data.data(), data.size(), deadline, &timed_out)) {
+        if (!ReadUntil(fd, path.data(), path.size(), deadline, &timed_out) ||
+            !ReadUntil(fd, data.data(), data.size(), deadline, &timed_out)) {
           return breach("cut a frame short");
         }
         if (path.size() <= object.size() + 1 || path.compare(0, object.size(), object) != 0 ||
@@ -407,24 +385,56 @@ void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::strin
           return breach("named a member outside the object");
         }
         if (!on_member(RemoteMember{static_cast<int>(depth), path, data})) {
-          impl.Discard(w, nullptr, object);  // abandoned: the scan's budget ran out
-          return;
+          return {ExchangeOutcome::kAbandoned, ""};
         }
         break;
       }
       case kFrameDone: {
         char exhausted = 0;
-        if (length != 1 || !ReadUntil(w.fd, &exhausted, 1, deadline, &timed_out)) {
+        if (length != 1 || !ReadUntil(fd, &exhausted, 1, deadline, &timed_out)) {
           return breach("sent a malformed done frame");
         }
         if (exhausted != 0) budget.exhausted = true;
-        // A big member buffer is not kept for the next request.
-        impl.Release(w);
-        return;
+        return {ExchangeOutcome::kDone, ""};
       }
       default:
         return breach("sent an unknown frame");
     }
+  }
+}
+
+void RemoteExpand(ParserPool& pool, const RemoteSource& source, const std::string& object,
+                  const ExpandOptions& options, Budget& budget,
+                  const std::function<bool(const RemoteMember&)>& on_member) {
+  ParserPool::Impl& impl = pool.impl();
+  auto leased = impl.Acquire();
+  if (!leased) {
+    budget.Incomplete("parser-worker-unavailable", object);
+    return;
+  }
+  WorkerProc w = *leased;
+  const ExchangeOutcome out = ExpandOverSocket(w.fd, source, object, options, budget, on_member);
+  switch (out.kind) {
+    case ExchangeOutcome::kDone:
+      impl.Release(w);
+      return;
+    case ExchangeOutcome::kAbandoned:  // the scan's own budget ran out: not the worker's fault
+      impl.Discard(w, nullptr, object);
+      return;
+    case ExchangeOutcome::kTimedOut:
+      impl.Discard(w, out.what, object);
+      budget.Incomplete("time", object);
+      budget.exhausted = true;
+      return;
+    case ExchangeOutcome::kSendFailed:
+    case ExchangeOutcome::kDied:
+      impl.Discard(w, out.what, object);
+      budget.Incomplete("parser-worker-crashed", object);
+      return;
+    case ExchangeOutcome::kBreach:
+      impl.Discard(w, out.what, object);
+      budget.Incomplete("parser-worker-protocol", object);
+      return;
   }
 }
 

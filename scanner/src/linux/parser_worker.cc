@@ -184,6 +184,9 @@ int ParserWorkerMain(int fd, pid_t parent) {
   // the parent had open without O_CLOEXEC at spawn time are not ours to hold.
   ::syscall(SYS_close_range, static_cast<unsigned>(fd) + 1, ~0u, 0u);
   for (int other = 3; other < fd; ++other) ::close(other);
+  // The kernel named the process after the executable's file ("exe", from
+  // /proc/self/exe): give process listings and the behavior sensor a real name.
+  ::prctl(PR_SET_NAME, "mamori-parser", 0, 0, 0);
   Status s = DropWorkerPrivileges();
   if (s.ok()) {
     Prewarm();
