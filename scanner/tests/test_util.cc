@@ -75,6 +75,7 @@ std::string Write(archive* a, const Members& members) {
   REQUIRE(archive_write_close(a) == ARCHIVE_OK);
   archive_write_free(a);
   out.resize(used);
+  out.shrink_to_fit();  // callers keep many archives: not 64 MiB of capacity each
   return out;
 }
 
