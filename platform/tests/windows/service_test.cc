@@ -121,6 +121,9 @@ TEST_CASE("SCM installs starts stops and removes the test service", "[scm]") {
   CHECK(q->state == ServiceState::kRunning);
   CHECK(q->pid != 0);
   REQUIRE(WaitForLog(log, "run", 20));
+  // The watcher polls every 10 ms; on a loaded machine (CI once missed it)
+  // RUNNING can pass between two polls. Stop only once it was seen.
+  CHECK(WaitForLog(states_file, "running", 20));
 
   REQUIRE(StopSystemService(spec.name, std::chrono::seconds(30)).ok());
   q = QueryServiceState(spec.name);
