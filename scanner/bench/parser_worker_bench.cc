@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     }
     std::sort(ratio.begin(), ratio.end());
     const double per = 1e6 / objects;
-    std::printf("%-6s in process %8.1f us/object, sandboxed %8.1f us/object (+%.1f us); ratio median %.2fx "
+    std::printf("%-6s in process %8.1f us/object, sandboxed %8.1f us/object (%+.1f us); ratio median %.2fx "
                 "(range %.2f-%.2fx over %d rounds)\n",
                 k.name, best_in * per, best_sandboxed * per, (best_sandboxed - best_in) * per,
                 ratio[ratio.size() / 2], ratio.front(), ratio.back(), rounds);

@@ -19,6 +19,9 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <type_traits>
+
+#include "mamori/scanner/limits.h"
 
 namespace mamori::scanner::internal {
 
@@ -32,22 +35,17 @@ constexpr size_t kFrameHeaderSize = 9;
 constexpr uint32_t kMaxMemberPath = 1u << 20;
 constexpr uint64_t kMaxIncompleteLine = 1u << 20;
 
+// Copied as bytes: both ends are the same executable (/proc/self/exe).
 struct ExpandRequest {
   uint8_t fd_source = 0;       // 1: bytes come from the passed descriptor
   uint8_t container_kind = 0;  // with fd_source: the ContainerKind sniffed by the scanner
   uint8_t open_containers = 1;
   uint8_t open_mail = 1;
-  int32_t max_depth = 0;
-  uint64_t max_member_size = 0;
-  uint64_t max_total_extracted = 0;
-  uint64_t max_members = 0;
-  uint64_t max_ratio = 0;
-  uint64_t ratio_floor_bytes = 0;
-  uint64_t remaining_ms = 0;  // of the top-level scan's time budget
-  uint64_t fd_size = 0;       // with fd_source: the file's size (ratio limit)
   uint32_t object_length = 0;  // the object's display path follows the header
+  ScanLimits limits;           // max_scan_time: what is left of the top-level scan's
+  uint64_t fd_size = 0;        // with fd_source: the file's size (ratio limit)
 };
-static_assert(sizeof(ExpandRequest) == 4 + 4 + 7 * 8 + 8);
+static_assert(std::is_trivially_copyable_v<ExpandRequest>);
 
 inline void PutU32(std::string& out, uint32_t v) {
   char b[4];

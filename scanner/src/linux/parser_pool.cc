@@ -294,13 +294,8 @@ ExchangeOutcome ExpandOverSocket(int fd, const RemoteSource& source, const std::
   req.container_kind = static_cast<uint8_t>(source.kind);
   req.open_containers = options.open_containers ? 1 : 0;
   req.open_mail = options.open_mail ? 1 : 0;
-  req.max_depth = limits.max_depth;
-  req.max_member_size = limits.max_member_size;
-  req.max_total_extracted = limits.max_total_extracted;
-  req.max_members = limits.max_members;
-  req.max_ratio = limits.max_ratio;
-  req.ratio_floor_bytes = limits.ratio_floor_bytes;
-  req.remaining_ms = static_cast<uint64_t>(budget.Remaining().count());
+  req.limits = limits;
+  req.limits.max_scan_time = budget.Remaining();
   req.fd_size = source.fd_size;
   req.object_length = static_cast<uint32_t>(object.size());
   const uint64_t inline_bytes = req.fd_source ? 0 : source.data.size();

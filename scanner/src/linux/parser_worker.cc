@@ -146,14 +146,7 @@ bool ServeOne(int fd) {
   std::string_view data(payload);
   data.remove_prefix(sizeof req + req.object_length);
 
-  ScanLimits limits;
-  limits.max_depth = req.max_depth;
-  limits.max_member_size = req.max_member_size;
-  limits.max_total_extracted = req.max_total_extracted;
-  limits.max_members = req.max_members;
-  limits.max_ratio = req.max_ratio;
-  limits.ratio_floor_bytes = req.ratio_floor_bytes;
-  limits.max_scan_time = std::chrono::milliseconds(req.remaining_ms);
+  const ScanLimits limits = req.limits;
   Budget budget(limits);
   ExpandOptions options{req.open_containers != 0, req.open_mail != 0};
   Reply reply(fd, budget);
