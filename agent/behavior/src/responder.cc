@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,12 @@ class Fd {
 Responder::Responder(Options options, const ProcessTable* table, QuarantineFn quarantine)
     : options_(std::move(options)), table_(table), quarantine_(std::move(quarantine)) {
   protected_pids_ = {0, 1, 2};
+  agent_pid_ = getpid();
+  struct stat self {};
+  if (::stat("/proc/self/exe", &self) == 0) {
+    agent_exe_dev_ = self.st_dev;
+    agent_exe_ino_ = self.st_ino;
+  }
   // The agent and its ancestors (systemd, or the test harness that started it).
   pid_t pid = getpid();
   for (int depth = 0; pid > 0 && depth < 64; ++depth) {
@@ -103,7 +110,26 @@ Responder::Responder(Options options, const ProcessTable* table, QuarantineFn qu
 bool Responder::Protected(pid_t pid) const {
   if (pid <= 2 || protected_pids_.count(pid) != 0) return true;
   ProcStat st;
-  if (ReadProcStat(options_.proc_root, pid, &st) && (st.kernel_thread || st.ppid == 2)) return true;
+  if (!ReadProcStat(options_.proc_root, pid, &st)) return false;
+  if (st.kernel_thread || st.ppid == 2) return true;
+  // The agent's own parser workers: its children running its own binary as
+  // "mamori-parser-worker" (scanner/parser_pool.h). A rule that matches their
+  // exec (say, an agent installed under /tmp) must not kill them in a loop
+  // with their replacements. (argv[0] as well as the binary: a child forked
+  // but not yet exec'd runs the agent's binary too.)
+  if (st.ppid == agent_pid_ && agent_exe_ino_ != 0) {
+    const std::string dir = options_.proc_root + "/" + std::to_string(pid);
+    struct stat exe {};
+    if (::stat((dir + "/exe").c_str(), &exe) != 0 || exe.st_dev != agent_exe_dev_ || exe.st_ino != agent_exe_ino_) {
+      return false;
+    }
+    char argv0[64] = {};
+    int fd = ::open((dir + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = ::read(fd, argv0, sizeof argv0 - 1);
+    ::close(fd);
+    return n > 0 && std::strcmp(argv0, "mamori-parser-worker") == 0;
+  }
   return false;
 }
 

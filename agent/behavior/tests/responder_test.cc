@@ -1,10 +1,14 @@
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include "mamori/behavior/responder.h"
@@ -93,6 +97,42 @@ TEST_CASE("Responses never touch the agent, its ancestors or PID 1") {
   CHECK_THAT(self.detail, Catch::Contains("protected"));
   CHECK(!r.KillTree(1, 0).done);
   CHECK(!r.KillProcess(getppid(), 0).done);
+}
+
+TEST_CASE("Responses never touch the agent's parser workers but do touch its other children") {
+  // A fake /proc: pid 400000 is a child of this process running this very
+  // binary as a parser worker; 400001 a child running /bin/sleep; 400002 a
+  // child forked but not yet exec'd (this binary, this argv).
+  char self_exe[4096] = {};
+  REQUIRE(::readlink("/proc/self/exe", self_exe, sizeof self_exe - 1) > 0);
+  char dir_template[] = "/tmp/mamori-responder-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string root = dir_template;
+  auto fake = [&](int pid, const char* comm, const char* exe, const char* argv0) {
+    const std::string d = root + "/" + std::to_string(pid);
+    REQUIRE(::mkdir(d.c_str(), 0700) == 0);
+    std::string stat = std::to_string(pid) + " (" + comm + ") S " + std::to_string(getpid());
+    for (int field = 5; field <= 22; ++field) stat += " 1";
+    FILE* f = std::fopen((d + "/stat").c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs((stat + "\n").c_str(), f);
+    std::fclose(f);
+    REQUIRE(::symlink(exe, (d + "/exe").c_str()) == 0);
+    f = std::fopen((d + "/cmdline").c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fwrite(argv0, 1, std::strlen(argv0) + 1, f);
+    std::fclose(f);
+  };
+  fake(400000, "mamori-parser", self_exe, "mamori-parser-worker");
+  fake(400001, "sleep", "/bin/sleep", "sleep");
+  fake(400002, "mamori_behavior", self_exe, "./mamori_behavior_model_tests");  // forked, not yet exec'd
+  Responder::Options o;
+  o.proc_root = root;
+  Responder r(o, nullptr, nullptr);
+  CHECK(r.Protected(400000));
+  CHECK(!r.Protected(400001));
+  CHECK(!r.Protected(400002));
+  std::filesystem::remove_all(root);
 }
 
 TEST_CASE("Kill tree stops and kills a process and all its descendants") {

@@ -59,7 +59,9 @@ class Responder {
   ResponseOutcome QuarantineFile(const std::string& action, const std::string& path,
                                  const std::string& detection);
 
-  // True for pids no response may touch (self, ancestors, PID 1, kernel threads).
+  // True for pids no response may touch (self, ancestors, PID 1, kernel
+  // threads, and the agent's children running the agent's own binary: its
+  // parser workers).
   bool Protected(pid_t pid) const;
 
  private:
@@ -71,6 +73,9 @@ class Responder {
   const ProcessTable* const table_;
   const QuarantineFn quarantine_;
   std::set<pid_t> protected_pids_;  // constant after construction
+  pid_t agent_pid_ = 0;
+  dev_t agent_exe_dev_ = 0;
+  ino_t agent_exe_ino_ = 0;
 };
 
 }  // namespace mamori::behavior
