@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "agent_commands.h"
+#include "mamori/scanner/parser_pool.h"
 #include "scan_command.h"
 
 namespace {
@@ -26,6 +27,8 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `mamori scan` re-runs this binary as its confined archive and mail parsers.
+  if (auto code = mamori::scanner::RunParserWorkerIfRequested(argc, argv)) return *code;
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     std::fputs(kUsage, args.empty() ? stderr : stdout);

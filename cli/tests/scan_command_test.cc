@@ -35,6 +35,21 @@ TEST_CASE("mamori scan exits 0 on a clean tree and 1 when something is found") {
   CHECK(found.out.find(" FOUND") != std::string::npos);
 }
 
+TEST_CASE("mamori scan opens archives in sandboxed workers and finds the same without them") {
+  TempDir dir;
+  std::string zip = dir.Write("mail/invoice.zip", mamori::testing::MakeArchive("zip", {{"docs/e.com", Eicar()}}));
+  Run sandboxed = Mamori("scan --json --no-cache" + kSigs + dir.path());
+  Run in_process = Mamori("scan --json --no-cache --no-sandbox" + kSigs + dir.path());
+  INFO(sandboxed.out << "\n" << in_process.out);
+  CHECK(sandboxed.exit_code == 1);
+  CHECK(in_process.exit_code == 1);
+  const std::string finding = "\"object\":\"" + zip + "!docs/e.com\"";
+  CHECK(sandboxed.out.find(finding) != std::string::npos);
+  CHECK(in_process.out.find(finding) != std::string::npos);
+  CHECK(sandboxed.out.find("\"sandboxed_parses\":1}") != std::string::npos);
+  CHECK(in_process.out.find("\"sandboxed_parses\":0}") != std::string::npos);
+}
+
 TEST_CASE("mamori scan --json prints one object per finding and a summary") {
   TempDir dir;
   dir.Write("eicar.com", Eicar());
