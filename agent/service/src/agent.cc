@@ -159,10 +159,12 @@ Status Agent::Start() {
     scanner::ParserPoolOptions po;
     po.workers = static_cast<int>(c.parser_workers);
     auto pool = scanner::ParserPool::Start(po);
-    if (pool.ok()) {
+    auto scan_pool = pool.ok() ? scanner::ParserPool::Start(po) : pool;
+    if (pool.ok() && scan_pool.ok()) {
       parser_pool_ = std::move(*pool);
+      scan_parser_pool_ = std::move(*scan_pool);
     } else {
-      parser_pool_error_ = pool.status().message();
+      parser_pool_error_ = (pool.ok() ? scan_pool : pool).status().message();
       MAMORI_LOG(kError, "parser sandbox unavailable, containers and mail are parsed in the agent process: "
                              << parser_pool_error_);
       events_->Append(Event("parser_sandbox_unavailable").Str("error", parser_pool_error_));
@@ -524,7 +526,7 @@ int Agent::RunScan(const std::vector<std::string>& paths, bool json, const std::
   }
   o.worker_init = idle ? BecomeIdle : BecomeBackground;
   o.scan.size_prefilter = false;
-  o.scan.parser_pool = parser_pool_;
+  o.scan.parser_pool = scan_parser_pool_;
   auto cache = CacheFor(sigs);
   o.cache = cache.get();
   scanner::TreeScanProgress own_progress;
@@ -599,11 +601,13 @@ std::string Agent::StatusText() const {
   }
   out += (behavior_ ? behavior_->StatusLine() : std::string("behavior     off")) + "\n";
   out += (telemetry_ ? telemetry_->StatusLine() : std::string("telemetry    off (no telemetry.servers)")) + "\n";
-  if (parser_pool_) {
-    auto ps = parser_pool_->stats();
-    out += "parsers      sandboxed: " + std::to_string(parser_pool_->worker_pids().size()) + " workers, " +
-           std::to_string(ps.requests) + " requests, " + std::to_string(ps.workers_lost) + " workers lost, " +
-           std::to_string(ps.unavailable) + " unavailable\n";
+  if (parser_pool_ && scan_parser_pool_) {
+    auto a = parser_pool_->stats();
+    auto b = scan_parser_pool_->stats();
+    out += "parsers      sandboxed: " + std::to_string(parser_pool_->worker_pids().size()) + " on-access + " +
+           std::to_string(scan_parser_pool_->worker_pids().size()) + " scan workers, " +
+           std::to_string(a.requests + b.requests) + " requests, " + std::to_string(a.workers_lost + b.workers_lost) +
+           " workers lost, " + std::to_string(a.unavailable + b.unavailable) + " unavailable\n";
   } else {
     out += "parsers      in process" +
            (parser_pool_error_.empty() ? std::string(" (scan.parser_sandbox: false)") : " (sandbox failed: " + parser_pool_error_ + ")") +

@@ -102,7 +102,10 @@ class Agent {
   std::mutex cache_mu_;
   // Set once in Start() before anything scans, never changed after (a config
   // change needs a restart); null when off or when it could not start.
-  std::shared_ptr<scanner::ParserPool> parser_pool_;
+  // Two pools: on-access scans (which hold a process) never wait for a worker
+  // busy with a scheduled or remote scan of a big archive.
+  std::shared_ptr<scanner::ParserPool> parser_pool_;       // on-access
+  std::shared_ptr<scanner::ParserPool> scan_parser_pool_;  // on-demand, scheduled and remote scans
   std::string parser_pool_error_;  // why it is null although configured
   std::shared_ptr<scanner::VerdictCache> cache_;  // guarded by cache_mu_; for the current signature version
   std::string cache_version_;                     // guarded by cache_mu_

@@ -171,16 +171,17 @@ TEST_CASE("mamori-agent opens archives in confined parser workers and quarantine
   AgentProcess agent(config, sock, dir.path() + "/agent.log");
   const std::string s = " --socket " + sock;
 
-  // Two workers, confined: no capabilities, no_new_privs, a seccomp filter.
+  // 2 workers for on-access and 2 for scans, confined: no capabilities,
+  // no_new_privs, a seccomp filter.
   std::vector<pid_t> workers;
-  REQUIRE(WaitFor([&] { return (workers = ParserWorkersOf(agent.pid())).size() == 2; }, 10000ms));
+  REQUIRE(WaitFor([&] { return (workers = ParserWorkersOf(agent.pid())).size() == 4; }, 10000ms));
   for (pid_t w : workers) {
     CHECK(StatusField(w, "CapEff") == "0000000000000000");
     CHECK(StatusField(w, "CapBnd") == "0000000000000000");
     CHECK(StatusField(w, "NoNewPrivs") == "1");
     CHECK(StatusField(w, "Seccomp") == "2");
   }
-  CHECK(Cli("status" + s).out.find("parsers      sandboxed: 2 workers") != std::string::npos);
+  CHECK(Cli("status" + s).out.find("parsers      sandboxed: 2 on-access + 2 scan workers") != std::string::npos);
 
   // An EICAR inside a zip inside a tar.gz, written by another user: found through a worker.
   const std::string zip = testing::MakeArchive("zip", {{"docs/readme.txt", "hi"}, {"invoice.com", Eicar()}});
@@ -190,26 +191,33 @@ TEST_CASE("mamori-agent opens archives in confined parser workers and quarantine
   Run list = Cli("quarantine list" + s);
   CHECK(list.out.find(bad) != std::string::npos);
 
-  // Workers that die are replaced, and protection goes on through the new ones.
+  // Workers that die are replaced (idle ones are checked every second), and
+  // protection goes on through the new ones.
   for (pid_t w : workers) {
     REQUIRE(w > 0);
     ::kill(w, SIGKILL);  // the test's agent's own children
   }
   std::vector<pid_t> replaced;
   CHECK(WaitFor([&] {
-    // The pool notices a dead worker when it next hands it a request: scan until both were replaced.
-    WriteAsOther(mnt.path() + "/probe.zip", testing::MakeArchive("zip", {{"a.txt", "clean"}}));
-    InChild(mnt.path() + "/probe.zip", false);
     replaced = ParserWorkersOf(agent.pid());
-    return replaced.size() == 2 && std::find(replaced.begin(), replaced.end(), workers[0]) == replaced.end() &&
-           std::find(replaced.begin(), replaced.end(), workers[1]) == replaced.end();
+    if (replaced.size() != 4) return false;
+    for (pid_t w : workers) {
+      if (std::find(replaced.begin(), replaced.end(), w) != replaced.end()) return false;
+    }
+    return true;
   }, 20000ms));
   const std::string bad2 = mnt.path() + "/second.zip";
   WriteAsOther(bad2, zip);
   CHECK(WaitFor([&] { return !std::filesystem::exists(bad2); }, 10000ms));
+  // And a scan through the agent uses the scan workers.
+  TempDir elsewhere;
+  const std::string third = elsewhere.Write("third.zip", zip);
+  Run scan = Cli("scan --agent " + elsewhere.path() + s);
+  CHECK(scan.exit_code == 1);
+  CHECK(scan.out.find("third.zip!invoice.com") != std::string::npos);
   Run status = Cli("status" + s);
   INFO(status.out);
-  CHECK(status.out.find("2 workers lost") != std::string::npos);
+  CHECK(status.out.find(" 4 workers lost") != std::string::npos);
   CHECK(agent.Stop() == 0);
   // No worker outlives the agent.
   CHECK(WaitFor([&] {

@@ -230,14 +230,31 @@ class ParserPool::Impl {
     return w;
   }
 
-  // Keeps `workers` processes alive: replaces the ones discarded, with a
-  // growing pause while starting keeps failing.
+  // Keeps `workers` processes alive: replaces the ones discarded, checks the
+  // idle ones every second (a worker that died idle is replaced before a scan
+  // needs it), with a growing pause while starting keeps failing.
   void SpawnerLoop() {
     auto pause = std::chrono::milliseconds(200);
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || live_ < options_.workers; });
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || live_ < options_.workers; });
       if (stopping_) return;
+      std::vector<WorkerProc> dead;
+      for (auto it = idle_.begin(); it != idle_.end();) {
+        pollfd p{it->fd, POLLIN, 0};
+        if (::poll(&p, 1, 0) != 0) {
+          dead.push_back(*it);
+          it = idle_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (!dead.empty()) {
+        lock.unlock();
+        for (WorkerProc& w : dead) Discard(w, "died while idle", "");
+        lock.lock();
+      }
+      if (live_ >= options_.workers) continue;
       lock.unlock();
       auto w = Spawn();
       lock.lock();
