@@ -4,33 +4,16 @@
 #include <limits>
 #include <string>
 
+#include "mamori/common/utf8.h"
+
 namespace mamori::server {
 namespace {
 
 using v1::Event;
 
-// Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 if none.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  const auto cont = [&](size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
-  if (c < 0x80) return c == 0 ? 0 : 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(i + 1) || !cont(i + 2)) return 0;
-    const unsigned char c1 = b(i + 1);
-    if (c == 0xE0 && c1 < 0xA0) return 0;   // overlong
-    if (c == 0xED && c1 >= 0xA0) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-    const unsigned char c1 = b(i + 1);
-    if (c == 0xF0 && c1 < 0x90) return 0;   // overlong
-    if (c == 0xF4 && c1 >= 0x90) return 0;  // > U+10FFFF
-    return 4;
-  }
-  return 0;
+// Text columns hold valid UTF-8 without NUL (PostgreSQL's text refuses NUL).
+size_t TextSequenceLength(std::string_view s, size_t i) {
+  return s[i] == '\0' ? 0 : Utf8SequenceLength(s, i);
 }
 
 std::string Lower(std::string_view s) {
@@ -126,7 +109,7 @@ bool IsCleanTextColumn(std::string_view bytes, size_t max_bytes) {
       ++i;
       continue;
     }
-    const size_t n = Utf8SequenceLength(bytes, i);
+    const size_t n = TextSequenceLength(bytes, i);
     if (n == 0) return false;
     i += n;
   }
@@ -139,7 +122,7 @@ std::string CleanTextColumn(std::string_view bytes, size_t max_bytes) {
   std::string out;
   out.reserve(bytes.size() < max_bytes ? bytes.size() : max_bytes);
   for (size_t i = 0; i < bytes.size();) {
-    size_t n = Utf8SequenceLength(bytes, i);
+    size_t n = TextSequenceLength(bytes, i);
     if (n == 0) {
       if (out.size() + 4 > max_bytes) break;
       const auto c = static_cast<unsigned char>(bytes[i]);

@@ -5,37 +5,10 @@
 
 #include <chrono>
 
+#include "mamori/common/utf8.h"
 #include "mamori/telemetry/convert.h"
 
 namespace mamori::telemetry {
-
-namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i] (1..4), or 0 if none.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const auto cont = [&](size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
-  const unsigned char c = b(i);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(i + 1) || !cont(i + 2)) return 0;
-    const unsigned char c1 = b(i + 1);
-    if (c == 0xE0 && c1 < 0xA0) return 0;   // overlong
-    if (c == 0xED && c1 >= 0xA0) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-    const unsigned char c1 = b(i + 1);
-    if (c == 0xF0 && c1 < 0x90) return 0;   // overlong
-    if (c == 0xF4 && c1 >= 0x90) return 0;  // > U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
-}  // namespace
 
 std::string ValidUtf8(std::string_view s) {
   size_t i = 0;
