@@ -38,6 +38,17 @@ std::shared_ptr<ParserPool> SharedPool() {
   return pool;
 }
 
+// A pool of its own for a test that kills, stops or replaces workers.
+std::shared_ptr<ParserPool> StartPool(int workers) {
+  ParserPoolOptions po;
+  po.workers = workers;
+  auto pool = ParserPool::Start(po);
+  REQUIRE(pool.ok());
+  REQUIRE((*pool)->worker_pids().size() == static_cast<size_t>(workers));
+  for (pid_t pid : (*pool)->worker_pids()) REQUIRE(pid > 0);  // they get signals from the tests
+  return *pool;
+}
+
 std::unique_ptr<Scanner> Make(ScanOptions o, std::shared_ptr<const SignatureSet> sigs = testing::TestSignatures()) {
   auto s = Scanner::Create(std::move(sigs), o);
   REQUIRE(s.ok());
@@ -253,19 +264,14 @@ bool IsZombieOrGone(pid_t pid) {
 }
 
 TEST_CASE("A parser worker that dies during a request leaves the object incomplete and is replaced") {
-  ParserPoolOptions po;
-  po.workers = 1;
-  auto pool = ParserPool::Start(po);
-  REQUIRE(pool.ok());
+  auto pool = StartPool(1);
   ScanOptions o;
-  o.parser_pool = *pool;
+  o.parser_pool = pool;
   auto scanner = Make(o);
   const std::string zip = MakeArchive("zip", {{"e.com", Eicar()}});
   REQUIRE(scanner->ScanBuffer(zip, "first.zip").verdict == Verdict::kFound);
 
-  auto pids = (*pool)->worker_pids();
-  REQUIRE(pids.size() == 1);
-  REQUIRE(pids[0] > 0);
+  auto pids = pool->worker_pids();
   // Stopped, the worker looks alive when leased; it dies with the request in its socket.
   REQUIRE(::kill(pids[0], SIGSTOP) == 0);
   ScanReport r;
@@ -276,25 +282,18 @@ TEST_CASE("A parser worker that dies during a request leaves the object incomple
   INFO(Describe(r));
   CHECK(r.verdict == Verdict::kIncomplete);
   CHECK(r.incomplete == std::vector<std::string>{"parser-worker-crashed (second.zip)"});
-  CHECK((*pool)->stats().workers_lost == 1);
+  CHECK(pool->stats().workers_lost == 1);
 
   // A replacement takes over.
   auto again = scanner->ScanBuffer(zip, "third.zip");
   CHECK(again.verdict == Verdict::kFound);
-  CHECK((*pool)->worker_pids() != pids);
+  CHECK(pool->worker_pids() != pids);
 }
 
 TEST_CASE("A parser worker that died while idle is replaced before it gets an object") {
-  ParserPoolOptions po;
-  po.workers = 2;
-  auto pool = ParserPool::Start(po);
-  REQUIRE(pool.ok());
-  auto pids = (*pool)->worker_pids();
-  REQUIRE(pids.size() == 2);
-  for (pid_t pid : pids) {
-    REQUIRE(pid > 0);
-    REQUIRE(::kill(pid, SIGKILL) == 0);  // our own children
-  }
+  auto pool = StartPool(2);
+  auto pids = pool->worker_pids();
+  for (pid_t pid : pids) REQUIRE(::kill(pid, SIGKILL) == 0);  // our own children
   for (pid_t pid : pids) {
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!IsZombieOrGone(pid) && std::chrono::steady_clock::now() < until) {
@@ -302,25 +301,20 @@ TEST_CASE("A parser worker that died while idle is replaced before it gets an ob
     }
   }
   ScanOptions o;
-  o.parser_pool = *pool;
+  o.parser_pool = pool;
   auto r = Make(o)->ScanBuffer(MakeArchive("zip", {{"e.com", Eicar()}}), "after.zip");
   INFO(Describe(r));
   CHECK(r.verdict == Verdict::kFound);
   CHECK(r.incomplete.empty());
-  CHECK((*pool)->stats().workers_lost == 2);
+  CHECK(pool->stats().workers_lost == 2);
 }
 
 TEST_CASE("A parser worker that hangs is killed at the scan time limit and the object is incomplete time") {
-  ParserPoolOptions po;
-  po.workers = 1;
-  auto pool = ParserPool::Start(po);
-  REQUIRE(pool.ok());
-  auto pids = (*pool)->worker_pids();
-  REQUIRE(pids.size() == 1);
-  REQUIRE(pids[0] > 0);
+  auto pool = StartPool(1);
+  auto pids = pool->worker_pids();
   REQUIRE(::kill(pids[0], SIGSTOP) == 0);  // stands in for a parser stuck in a loop
   ScanOptions o;
-  o.parser_pool = *pool;
+  o.parser_pool = pool;
   o.limits.max_scan_time = std::chrono::milliseconds(300);
   auto start = std::chrono::steady_clock::now();
   auto r = Make(o)->ScanBuffer(MakeArchive("zip", {{"a.txt", "a"}}), "stuck.zip");
@@ -329,7 +323,7 @@ TEST_CASE("A parser worker that hangs is killed at the scan time limit and the o
   CHECK(r.verdict == Verdict::kIncomplete);
   CHECK(r.incomplete == std::vector<std::string>{"time (stuck.zip)"});
   CHECK(took < std::chrono::seconds(10));
-  CHECK((*pool)->stats().workers_lost == 1);
+  CHECK(pool->stats().workers_lost == 1);
   CHECK(::kill(pids[0], 0) != 0);  // killed and reaped
 }
 
