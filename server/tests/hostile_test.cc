@@ -22,6 +22,7 @@
 #include <grpcpp/generic/generic_stub.h>
 
 #include "mamori/common/file_util.h"
+#include "server_child.h"
 #include "test_client.h"
 
 namespace mamori::server {
@@ -204,53 +205,6 @@ TEST_CASE("hostile: batches claiming a billion bytes or elements end their strea
   CHECK(s.Finish().ok());
 }
 
-// mamori-server in a child process (so /proc/<pid> counts only the server);
-// SIGTERM, then SIGKILL, on destruction.
-class ServerProcess {
- public:
-  ServerProcess(const std::string& config, const std::string& log) : log_(log) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execl(MAMORI_SERVER_BINARY, MAMORI_SERVER_BINARY, "--config", config.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
-    const bool up = WaitFor(
-        [&] {
-          Result<std::string> text = ReadFileToString(log_);
-          std::smatch m;
-          if (!text.ok() || !std::regex_search(*text, m, re)) return false;
-          port_ = std::stoi(m[1]);
-          return true;
-        },
-        std::chrono::seconds(20));
-    if (!up) FAIL("mamori-server did not start: " << ReadFileToString(log_).value());
-  }
-  ~ServerProcess() {
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    for (int i = 0; i < 500 && ::waitpid(pid_, &st, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (::waitpid(pid_, &st, WNOHANG) == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  int port() const { return port_; }
-  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-};
-
 int ConnectLoopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd >= 0);
@@ -294,7 +248,7 @@ TEST_CASE("hostile: a flood of unauthenticated connections is bounded - an enrol
                                                    "data_dir: " + dir.path() + "/data\n"
                                                    "metrics: {enabled: false}\n"
                                                    "stream: {handshake_timeout: 2s}\n");
-  ServerProcess server(cfg, dir.path() + "/server.log");
+  ServerChild server(cfg, dir.path() + "/server.log");  // a child: /proc/<pid> counts only the server
   Result<std::string> ca_pem = ReadFileToString(dir.path() + "/data/ca/ca.crt");
   REQUIRE(ca_pem.ok());
   CommandResult token = RunCommand(std::string(MAMORI_SERVER_BINARY) + " --config " + cfg + " token create 2>/dev/null");

@@ -24,6 +24,7 @@
 #include "mamori/common/file_util.h"
 #include "mamori/common/json.h"
 #include "mamori/server/postgres_store.h"
+#include "server_child.h"
 #include "test_client.h"
 
 namespace mamori::server {
@@ -33,57 +34,6 @@ using namespace testing;  // NOLINT(google-build-using-namespace): test helpers
 using mamori::testing::CommandResult;
 using mamori::testing::RunCommand;
 
-// mamori-server running in a child process; SIGTERM, then SIGKILL, on destruction.
-class ServerProcess {
- public:
-  ServerProcess(const std::string& config, const std::string& log) : log_(log) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execl(MAMORI_SERVER_BINARY, MAMORI_SERVER_BINARY, "--config", config.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    // The bound port, from the log line "listening on 127.0.0.1:PORT".
-    const std::regex re("listening on 127\\.0\\.0\\.1:([0-9]+)");
-    const bool up = WaitFor(
-        [&] {
-          Result<std::string> text = ReadFileToString(log_);
-          std::smatch m;
-          if (!text.ok() || !std::regex_search(*text, m, re)) return false;
-          port_ = std::stoi(m[1]);
-          return true;
-        },
-        std::chrono::seconds(15));
-    if (!up) FAIL("mamori-server did not start: " << ReadFileToString(log_).value());
-  }
-  ~ServerProcess() { Stop(); }
-  // SIGTERM; returns the exit code (0 = clean shutdown; sanitizer reports make it non-zero).
-  int Stop() {
-    if (pid_ <= 0) return exit_code_;
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    for (int i = 0; i < 500 && ::waitpid(pid_, &st, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (::waitpid(pid_, &st, WNOHANG) == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &st, 0);
-    }
-    pid_ = -1;
-    exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return exit_code_;
-  }
-  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  int port_ = 0;
-  int exit_code_ = 0;
-};
 
 // A private schema in the test database, dropped afterwards.
 class PgSchema {
@@ -148,8 +98,8 @@ TEST_CASE("replicas: an agent cut from replica A and resuming on replica B has e
     return path;
   };
   const std::string config_a = config("a"), config_b = config("b");
-  ServerProcess a(config_a, dir.path() + "/a.log");
-  ServerProcess b(config_b, dir.path() + "/b.log");
+  ServerChild a(config_a, dir.path() + "/a.log");
+  ServerChild b(config_b, dir.path() + "/b.log");
 
   PostgresStoreOptions o;
   o.conninfo = pg;
@@ -262,7 +212,7 @@ TEST_CASE("cli: --check-config, ca export, token create, agent list and revoke")
   CHECK(t->Find("reusable")->AsBool());
 
   // Enroll against the real binary, then list and revoke.
-  ServerProcess srv(cfg, dir.path() + "/server.log");
+  ServerChild srv(cfg, dir.path() + "/server.log");
   EnrolledAgent agent;
   REQUIRE(Enroll(srv.target(), ca.out, t->Find("token")->AsString(), &agent).ok());
   CommandResult list = RunCommand(bin + " --config " + cfg + " agent list --json");
