@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -451,6 +453,35 @@ TEST_CASE("Compression formats that need an external program are not decoded and
     CHECK(r.verdict == Verdict::kClean);
     CHECK(pool->stats().workers_lost == lost_before);
   }
+}
+
+}  // namespace
+}  // namespace mamori::scanner
+
+namespace mamori::scanner {
+namespace {
+
+TEST_CASE("Worker pids can be read from another thread while workers are replaced") {
+  // `mamori status` reads them while the spawner replaces dead workers.
+  auto pool = StartPool(2);
+  const auto first = pool->worker_pids();
+  std::atomic<bool> reading{true};
+  std::atomic<size_t> reads{0};
+  std::thread reader([&] {
+    while (reading) {
+      reads += pool->worker_pids().size() <= 2 ? 1 : 0;
+    }
+  });
+  for (pid_t pid : first) REQUIRE(::kill(pid, SIGKILL) == 0);  // our own children
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (pool->stats().workers_started < 4 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  reading = false;
+  reader.join();
+  CHECK(pool->stats().workers_started == 4);
+  CHECK(reads > 0);
+  for (pid_t pid : pool->worker_pids()) CHECK(std::find(first.begin(), first.end(), pid) == first.end());
 }
 
 }  // namespace

@@ -43,6 +43,13 @@ std::string DescribeExit(int status) {
   return "ended (status " + std::to_string(status) + ")";
 }
 
+// An idle worker never has anything to say: a readable or hung-up socket
+// means it died (or broke the protocol) while waiting.
+bool HungUp(const WorkerProc& w) {
+  pollfd p{w.fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
 // Reads exactly `n` bytes unless `deadline` passes (false, *timed_out set) or
 // the peer closes or errs (false).
 bool ReadUntil(int fd, char* out, size_t n, Clock::time_point deadline, bool* timed_out) {
@@ -112,8 +119,7 @@ class ParserPool::Impl {
       }
       WorkerProc w = idle_.back();
       idle_.pop_back();
-      pollfd p{w.fd, POLLIN, 0};
-      if (::poll(&p, 1, 0) == 0) return w;  // an idle worker never has anything to say
+      if (!HungUp(w)) return w;
       lock.unlock();
       Discard(w, "died while idle", "");
       lock.lock();
@@ -145,7 +151,7 @@ class ParserPool::Impl {
     return stats_;
   }
   std::vector<pid_t> pids() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(pids_mu_);
     return pids_;
   }
 
@@ -241,8 +247,7 @@ class ParserPool::Impl {
       if (stopping_) return;
       std::vector<WorkerProc> dead;
       for (auto it = idle_.begin(); it != idle_.end();) {
-        pollfd p{it->fd, POLLIN, 0};
-        if (::poll(&p, 1, 0) != 0) {
+        if (HungUp(*it)) {
           dead.push_back(*it);
           it = idle_.erase(it);
         } else {

@@ -65,14 +65,22 @@ class Reply {
   size_t flushed_ = 0;
 };
 
+void Expand(std::string_view data, const std::string& object, int depth, const ExpandOptions& options,
+            Budget& budget, Reply& reply);
+
 // Pre-order, like the in-process scan: a member is sent, then opened.
+MemberFn SendThenOpen(const std::string& object, int member_depth, const ExpandOptions& options, Budget& budget,
+                      Reply& reply) {
+  return [&object, member_depth, &options, &budget, &reply](const std::string& name, std::string_view member) {
+    const std::string path = object + "!" + name;
+    reply.Member(member_depth, path, member);
+    if (!budget.exhausted) Expand(member, path, member_depth, options, budget, reply);
+  };
+}
+
 void Expand(std::string_view data, const std::string& object, int depth, const ExpandOptions& options,
             Budget& budget, Reply& reply) {
-  ExpandOneLevel(data, object, depth, options, budget, [&](const std::string& name, std::string_view member) {
-    const std::string path = object + "!" + name;
-    reply.Member(depth + 1, path, member);
-    if (!budget.exhausted) Expand(member, path, depth + 1, options, budget, reply);
-  });
+  ExpandOneLevel(data, object, depth, options, budget, SendThenOpen(object, depth + 1, options, budget, reply));
 }
 
 // libraries initialize lazily (zlib and liblzma state, libarchive's format
@@ -154,11 +162,7 @@ bool ServeOne(int fd) {
     if (passed_fd < 0) return false;
     ContainerSource src{{}, passed_fd, req.fd_size};
     WalkContainer(src, static_cast<ContainerKind>(req.container_kind), object, budget,
-                  [&](const std::string& name, std::string_view member) {
-                    const std::string path = object + "!" + name;
-                    reply.Member(1, path, member);
-                    if (!budget.exhausted) Expand(member, path, 1, options, budget, reply);
-                  });
+                  SendThenOpen(object, 1, options, budget, reply));
   } else {
     Expand(data, object, 0, options, budget, reply);
   }
