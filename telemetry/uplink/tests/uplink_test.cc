@@ -233,12 +233,13 @@ TEST_CASE("uplink: commands reach the callback and accepted ones are acknowledge
   };
   auto up = StartUplink(o, spool.get());
   REQUIRE(WaitFor([&] { return server.service().snapshot().command_acks.size() == 1; }, milliseconds(5000)));
-  std::this_thread::sleep_for(milliseconds(200));
+  // Both counters move after the callback returns and the ack is written, so they are waited for.
+  CHECK(WaitFor([&] { return up->stats().commands_received == 2; }, milliseconds(5000)));
+  CHECK(WaitFor([&] { return up->stats().commands_acked == 1; }, milliseconds(5000)));
+  std::this_thread::sleep_for(milliseconds(200));  // room for a wrong second ack to arrive
   CHECK(server.service().snapshot().command_acks == std::vector<std::string>{"c1"});
   std::lock_guard<std::mutex> lock(mu);
   CHECK(seen == std::vector<std::string>{"c1", "c2"});
-  CHECK(up->stats().commands_received == 2);
-  CHECK(up->stats().commands_acked == 1);
 }
 
 TEST_CASE("uplink: heartbeats at the server's interval, with agent info and the spool backlog") {
@@ -257,7 +258,8 @@ TEST_CASE("uplink: heartbeats at the server's interval, with agent info and the 
   auto up = StartUplink(o, spool.get());
   REQUIRE(WaitFor([&] { return server.service().snapshot().heartbeats >= 2; }, milliseconds(4000)));
   CHECK(server.service().snapshot().last_hello.agent().hostname() == "host-a");
-  CHECK(up->stats().heartbeats_sent >= 2);
+  // The uplink counts a heartbeat after its write returns, which can be after the server has read it.
+  CHECK(WaitFor([&] { return up->stats().heartbeats_sent >= 2; }, milliseconds(2000)));
 }
 
 TEST_CASE("uplink: gzip and deflate compression") {
@@ -313,7 +315,7 @@ TEST_CASE("uplink: events a server lost after acknowledging them are declared lo
   CHECK(s.lost[0].first() == 1);
   CHECK(s.lost[0].last() == 100);
   CHECK(s.stored.size() == 10);
-  CHECK(up->stats().lost_declared == 100);
+  CHECK(WaitFor([&] { return up->stats().lost_declared == 100; }, milliseconds(2000)));
 }
 
 TEST_CASE("uplink: a full spool's drops reach the server as a drop report and critical events are all kept") {
@@ -346,7 +348,7 @@ TEST_CASE("uplink: a full spool's drops reach the server as a drop report and cr
   uint64_t alerts = 0;
   for (const auto& [seq, e] : s.events) alerts += e.has_behavior_alert() ? 1 : 0;
   CHECK(alerts == critical);
-  CHECK(up->stats().drop_reports >= 1);
+  CHECK(WaitFor([&] { return up->stats().drop_reports >= 1; }, milliseconds(2000)));
   const auto& drops = std::find_if(s.events.begin(), s.events.end(), [](const auto& kv) {
                         return kv.second.has_sensor_drops();
                       })->second;
