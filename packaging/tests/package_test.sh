@@ -325,8 +325,9 @@ server-sandbox)
   state=$tmp/state
   mkdir -m 0700 "$state"
   chown 65534:65534 "$state"
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  printf '%s\n' "listen: 127.0.0.1:$port" "data_dir: $state" >"$tmp/server.yaml"
+  # Port 0: the kernel picks a free one and the server's log names it (a port
+  # picked here and bound later could be taken by a test running beside this one).
+  printf '%s\n' "listen: 127.0.0.1:0" "data_dir: $state" >"$tmp/server.yaml"
   chmod 0644 "$tmp/server.yaml"
   # In a private mount namespace (the host's mounts are never changed): the
   # state directory becomes its own mount, then / and the mount holding the
@@ -336,10 +337,10 @@ server-sandbox)
     mount --bind "$1" "$1" && mount -o remount,bind,ro / && mount -o remount,bind,ro "$2" || exit 90
     if touch "$3/probe" 2>/dev/null; then exit 91; fi
     exec setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs \
-      timeout 60 "$4" --config "$5"' sh "$state" "$tmpmount" "$tmp" "$root/usr/sbin/mamori-server" "$tmp/server.yaml" \
+      timeout 120 "$4" --config "$5"' sh "$state" "$tmpmount" "$tmp" "$root/usr/sbin/mamori-server" "$tmp/server.yaml" \
     >"$tmp/server.log" 2>&1 &
   pid=$!
-  for _ in $(seq 300); do
+  for _ in $(seq 600); do
     grep -qs 'mamori-server listening' "$tmp/server.log" && break
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -350,6 +351,8 @@ server-sandbox)
     cat "$tmp/server.log" >&2
     fail "the server did not start in the sandbox (exit 90: mounts, 91: / still writable)"
   fi
+  port=$(sed -n 's/.*mamori-server listening on 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$tmp/server.log" | head -1)
+  [ -n "$port" ] && [ "$port" != 0 ] || fail "no port in the server's log"
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "nothing accepts connections on 127.0.0.1:$port"
   kill -TERM "$pid"
   status=0

@@ -276,9 +276,12 @@ TEST_CASE("A parser worker that dies during a request leaves the object incomple
   auto pids = pool->worker_pids();
   // Stopped, the worker looks alive when leased; it dies with the request in its socket.
   REQUIRE(::kill(pids[0], SIGSTOP) == 0);
+  const uint64_t requests_before = pool->stats().requests;
   ScanReport r;
   std::thread scan([&] { r = scanner->ScanBuffer(zip, "second.zip"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The pool counts a request in the same critical section that leases the
+  // idle worker: once counted, the stopped worker is this scan's.
+  while (pool->stats().requests == requests_before) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   REQUIRE(::kill(pids[0], SIGKILL) == 0);  // our own child
   scan.join();
   INFO(Describe(r));

@@ -186,5 +186,20 @@ TEST_CASE("connect: revoking an agent ends its open stream at the next batch") {
   CHECK(s.Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_CASE("server: a second server on a port in use fails to start instead of sharing it") {
+  TestServer first;
+  TempDir dir;
+  ServerConfig c = first.config();
+  c.data_dir = dir.path() + "/data";
+  c.listen = first.target();
+  auto store = OpenConfiguredStore(c);
+  REQUIRE(store.ok());
+  std::shared_ptr<Store> shared = std::move(*store);
+  auto second = Server::Start(c, shared);
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().code() == StatusCode::kUnavailable);
+  CHECK(second.status().message().find("cannot listen on " + first.target()) != std::string::npos);
+}
+
 }  // namespace
 }  // namespace mamori::server

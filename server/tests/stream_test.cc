@@ -347,7 +347,11 @@ TEST_CASE("stream: heartbeats update the inventory") {
   hb.mutable_heartbeat()->mutable_agent()->set_sensor_mode("ebpf");
   hb.mutable_heartbeat()->set_spool_events(7);
   REQUIRE(s.Write(hb));
-  CHECK(WaitFor([&] { return ts.store().GetAgent(a.agent_id)->agent_version == "9.9.9"; }));
+  // The heartbeat updates the inventory, then last_seen: wait for both.
+  CHECK(WaitFor([&] {
+    Result<AgentRecord> r = ts.store().GetAgent(a.agent_id);
+    return r.ok() && r->agent_version == "9.9.9" && r->last_seen_ns > seen;
+  }));
   Result<AgentRecord> rec = ts.store().GetAgent(a.agent_id);
   CHECK(rec->hostname == "renamed-host");
   CHECK(rec->sensor_mode == "ebpf");
@@ -387,6 +391,7 @@ TEST_CASE("metrics: the Prometheus file shows ingest, agents and append latency"
     if (!t.ok()) return false;
     text = *t;
     return text.find("mamori_server_events_received_total 100\n") != std::string::npos &&
+           text.find("mamori_server_batches_total 1\n") != std::string::npos &&
            text.find("mamori_server_connected_agents 1\n") != std::string::npos;
   }));
   INFO(text);

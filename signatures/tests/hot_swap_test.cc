@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "mamori/scanner/scanner.h"
@@ -49,6 +50,9 @@ TEST_CASE("Hot swap while 4 threads scan: every scan sees one whole set, version
       }
     });
   }
+  // The swaps must happen under scans: wait until the scanners are running (bounded).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (scans < 4 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   for (uint64_t v = 2; v <= 30; ++v) {
     auto done = holder.InstallInBackground([v] { return Result<std::shared_ptr<const scanner::SignatureSet>>(MarkerSet(v)); });
     REQUIRE(done.get().ok());

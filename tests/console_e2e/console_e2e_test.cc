@@ -154,7 +154,8 @@ TEST_CASE("console e2e: remote scan finds and quarantines EICAR, the admin's res
   INFO(scan.out << "\nagent log:\n" << ReadAll(f.d + "/agent.log"));
   REQUIRE(scan.rc == 1);  // found
   struct stat st{};
-  CHECK(::stat(path.c_str(), &st) != 0);  // quarantined: gone from the folder
+  // Quarantined (the agent's action thread moves it, after the scan reports): gone from the folder.
+  CHECK(WaitFor([&] { return ::stat(path.c_str(), &st) != 0; }, std::chrono::seconds(10)));
   CHECK(::stat((f.d + "/inbox/notes.txt").c_str(), &st) == 0);
 
   std::string item;

@@ -27,11 +27,9 @@ std::string Slurp(const std::string& path) {
   return ss.str();
 }
 
-bool Alive(const std::string& pid_file) {
-  std::string s = Slurp(pid_file);
-  if (s.empty()) return false;
-  return ::kill(std::atoi(s.c_str()), 0) == 0;
-}
+pid_t PidIn(const std::string& pid_file) { return static_cast<pid_t>(std::atoi(Slurp(pid_file).c_str())); }
+
+bool Alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
 
 bool IsMountPoint(const std::string& dir) {
   return std::system(("mountpoint -q '" + dir + "'").c_str()) == 0;
@@ -82,16 +80,19 @@ TEST_CASE("quickstart: scripts/demo shows the finding, quarantine entry and aler
 
   // Left running, and the console works with the written config.
   const std::string run = d.demo + "/run";
-  REQUIRE(Alive(run + "/server.pid"));
-  REQUIRE(Alive(run + "/agent.pid"));
+  // Kept before stop, which removes the pid files.
+  const pid_t server_pid = PidIn(run + "/server.pid");
+  const pid_t agent_pid = PidIn(run + "/agent.pid");
+  REQUIRE(Alive(server_pid));
+  REQUIRE(Alive(agent_pid));
   REQUIRE(IsMountPoint(d.demo + "/watched"));
   const std::string q = d.root + "/quarantine.json";
   REQUIRE(std::system(("'" MAMORI_BUILD_DIR "/server/ctl/mamorictl' --config '" + run + "/mamorictl.conf' --json quarantine list >'" + q + "'").c_str()) == 0);
   CHECK(Slurp(q).find("Mamori.Test.EICAR.Hash") != std::string::npos);
 
   REQUIRE(d.Run("stop", d.root + "/stop.log") == 0);
-  CHECK_FALSE(Alive(run + "/server.pid"));
-  CHECK_FALSE(Alive(run + "/agent.pid"));
+  CHECK_FALSE(Alive(server_pid));
+  CHECK_FALSE(Alive(agent_pid));
   CHECK_FALSE(IsMountPoint(d.demo + "/watched"));
   struct stat st{};
   CHECK(::stat((d.demo + "/server").c_str(), &st) == 0);  // stop keeps the data

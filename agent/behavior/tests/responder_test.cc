@@ -55,7 +55,7 @@ bool Alive(pid_t pid) { return kill(pid, 0) == 0; }
 
 std::vector<pid_t> ChildrenOf(pid_t pid) {
   std::vector<pid_t> out;
-  for (int i = 0; i < 100 && out.size() < 2; ++i) {
+  for (int i = 0; i < 500 && out.size() < 2; ++i) {  // up to 10 s for the shell to fork twice
     out.clear();
     std::string tasks = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
     if (FILE* f = fopen(tasks.c_str(), "r")) {
@@ -147,7 +147,7 @@ TEST_CASE("Kill tree stops and kills a process and all its descendants") {
   for (pid_t k : kids) {
     // Orphans are reparented and reaped by init (or a subreaper); wait for them to go.
     bool gone = false;
-    for (int i = 0; i < 200 && !gone; ++i) {
+    for (int i = 0; i < 1000 && !gone; ++i) {
       FILE* f = fopen(("/proc/" + std::to_string(k) + "/stat").c_str(), "r");
       if (f == nullptr) {
         gone = true;

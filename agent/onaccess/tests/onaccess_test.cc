@@ -51,14 +51,15 @@ TEST_CASE("fanotify: opening or executing a detected file is denied, clean files
 
   auto [clean_err, clean_ms] = InChild(clean, false);
   CHECK(clean_err == 0);
+  // Denied by the decider, not at the 3 s deadline (latency is measured in bench/).
   auto [evil_err, evil_ms] = InChild(evil, false);
   CHECK(evil_err == EPERM);
-  CHECK(evil_ms < 100);
+  CHECK(evil_ms < 1500);
   auto [exec_ok, exec_ok_ms] = InChild(good_script, true);
   CHECK(exec_ok == 0);
   auto [exec_err, exec_ms] = InChild(evil_script, true);
   CHECK(exec_err == EPERM);
-  CHECK(exec_ms < 100);
+  CHECK(exec_ms < 1500);
 
   // The monitor's own process is never asked about.
   int before = decisions;
@@ -128,7 +129,7 @@ TEST_CASE("fanotify: a decision that misses the deadline is answered allow and r
   auto m = MakeOnAccessMonitor(
       o,
       [&](const AccessEvent&) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // a wedged scan
+        std::this_thread::sleep_for(std::chrono::milliseconds(6000));  // a wedged scan
         return AccessVerdict::kDeny;
       },
       [&](const std::string& what, const AccessEvent*) {
@@ -139,11 +140,10 @@ TEST_CASE("fanotify: a decision that misses the deadline is answered allow and r
   std::string f = mnt.Write("slow.txt", "x");
   auto [err, ms] = InChild(f, false);
   CHECK(err == 0);    // failed open: allowed
-  CHECK(ms < 1200);   // at the deadline, not when the scan finished
+  CHECK(ms < 4500);   // at the 300 ms deadline, not when the 6 s scan finished
   CHECK((*m)->stats().timeouts == 1);
-  // The report is made after the waiter is released: give it a moment.
-  for (int i = 0; i < 100 && reported == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  CHECK(reported == 1);
+  // The report is made after the waiter is released.
+  CHECK(testing::WaitFor([&] { return reported == 1; }, std::chrono::milliseconds(10000)));
   (*m)->Stop();
 }
 

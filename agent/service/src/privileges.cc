@@ -128,7 +128,9 @@ Status DropCapabilities(const std::vector<int>& keep_caps) {
 
   const pid_t pid = ::getpid();
   const auto self = static_cast<pid_t>(::syscall(SYS_gettid));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  // A thread answers the signal when it is next scheduled; on a saturated
+  // machine that can take a while, and a thread that blocks the signal never does.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   for (;;) {
     std::string laggard;
     DIR* d = ::opendir("/proc/self/task");

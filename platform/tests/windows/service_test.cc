@@ -110,7 +110,8 @@ TEST_CASE("SCM installs starts stops and removes the test service", "[scm]") {
   // Every state the SCM reports, as a second client polling it sees them.
   std::string states_file = t / "states.txt";
   Child watcher(testing::SleeperExe(), {"--watch-service", spec.name, states_file});
-  ::Sleep(300);
+  // The start must not begin before the watcher has seen the stopped service.
+  REQUIRE(WaitForLog(states_file, "stopped", 20));
 
   Status started = StartSystemService(spec.name, std::chrono::seconds(30));
   INFO("log: " << ReadAll(log));

@@ -2,6 +2,7 @@
 // roles and their audit trail, queued commands for offline agents, command
 // states driven by a test agent stream, and live event following.
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <thread>
 
@@ -12,14 +13,6 @@ namespace {
 
 using mamori::v1::AgentMessage;
 using mamori::v1::ConsoleService;
-
-std::vector<AuditEntry> AuditOf(Store& store, const std::string& actor) {
-  AuditQuery q;
-  q.actor = actor;
-  Result<std::vector<AuditEntry>> r = store.ListAudit(q);
-  REQUIRE(r.ok());
-  return *r;
-}
 
 TEST_CASE("a valid token authenticates and wrong or disabled tokens are UNAUTHENTICATED", "[console]") {
   TestServer ts;
@@ -175,16 +168,22 @@ TEST_CASE("WaitCommand streams running then succeeded from the agent results", "
   auto reader = stub->WaitCommand(wctx.get(), wreq);
   std::vector<std::string> seen;
   mamori::v1::CommandStatus last;
+  // The server polls the command every 100 ms: each state is held until the
+  // waiter has seen it (at most 10 s), so a busy machine cannot skip one.
+  std::atomic<bool> saw_delivered{false}, saw_running{false};
+  auto hold_until = [](const std::atomic<bool>& seen_it) {
+    for (int i = 0; i < 1000 && !seen_it; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  };
   std::thread agent_side([&] {
     // The agent reports progress, then the final result, as sequenced events.
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    hold_until(saw_delivered);
     AgentMessage running = MakeBatch(1, 1);
     auto* r = running.mutable_batch()->mutable_events(0)->mutable_command_result();
     r->set_command_id(id);
     r->set_outcome(mamori::v1::CommandResult::OUTCOME_RUNNING);
     r->mutable_scan()->set_files_scanned(10);
     s.SendBatch(running);
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    hold_until(saw_running);
     AgentMessage done = MakeBatch(2, 2);
     r = done.mutable_batch()->mutable_events(0)->mutable_command_result();
     r->set_command_id(id);
@@ -196,6 +195,8 @@ TEST_CASE("WaitCommand streams running then succeeded from the agent results", "
   });
   while (reader->Read(&st)) {
     if (seen.empty() || seen.back() != st.state()) seen.push_back(st.state());
+    if (st.state() == "delivered") saw_delivered = true;
+    if (st.state() == "running") saw_running = true;
     last = st;
   }
   agent_side.join();
@@ -224,7 +225,9 @@ TEST_CASE("FollowEvents delivers an event ingested after it started", "[console]
   auto fctx = Ctx(bob);
   fctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
   auto reader = stub->FollowEvents(fctx.get(), f);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The follow has started once its audit row exists (the server takes its
+  // start time before writing it).
+  REQUIRE(WaitForAudit(ts.store(), "bob", "console.events.follow"));
   AgentMessage live = MakeBatch(4, 4);  // a live event carries the agent's current time
   live.mutable_batch()->mutable_events(0)->set_timestamp_ns(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mamori/v1/console.grpc.pb.h"
 #include "test_client.h"
@@ -31,6 +32,28 @@ inline std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
   if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return ctx;
+}
+
+// The audit trail of one actor, newest first.
+inline std::vector<AuditEntry> AuditOf(Store& store, const std::string& actor) {
+  AuditQuery q;
+  q.actor = actor;
+  Result<std::vector<AuditEntry>> r = store.ListAudit(q);
+  REQUIRE(r.ok());
+  return *r;
+}
+
+// Waits (10 s at most) until `actor` has an audit row for `action`: a
+// streaming call is audited once it has started. No Catch assertions, so
+// any thread may call it.
+inline bool WaitForAudit(Store& store, const std::string& actor, const std::string& action) {
+  AuditQuery q;
+  q.actor = actor;
+  q.action = action;
+  return WaitFor([&] {
+    Result<std::vector<AuditEntry>> r = store.ListAudit(q);
+    return r.ok() && !r->empty();
+  });
 }
 
 inline mamori::v1::CreateCommandRequest Request(const std::string& agent_id, const mamori::v1::Command& command = {}) {

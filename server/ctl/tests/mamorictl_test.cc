@@ -128,14 +128,16 @@ TEST_CASE("mamorictl: scan --wait shows progress and exits with the scan result"
     mamori::v1::AgentMessage ack;
     ack.mutable_command_ack()->set_command_id(id);
     s.Write(ack);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Progress once mamorictl waits (its WaitCommand is audited when it
+    // starts), held for ten of the server's 100 ms polls.
+    if (!WaitForAudit(ts.store(), "bob", "console.commands.wait")) return;
     mamori::v1::AgentMessage running = MakeBatch(1, 1);
     auto* r = running.mutable_batch()->mutable_events(0)->mutable_command_result();
     r->set_command_id(id);
     r->set_outcome(mamori::v1::CommandResult::OUTCOME_RUNNING);
     r->mutable_scan()->set_files_scanned(7);
     s.SendBatch(running);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     mamori::v1::AgentMessage done = MakeBatch(2, 3);
     auto* f = done.mutable_batch()->mutable_events(0)->mutable_scan_finding();
     f->set_path("/srv/eicar.com");

@@ -251,12 +251,14 @@ grpc::Status ConsoleServiceImpl::FollowEvents(Ctx* ctx, const v1::EventFilter* r
   Result<EventQuery> base = QueryFromFilter(filter, EventQuery::Class::kAll);
   if (!base.ok())
     return Done(c, action, req->agent_id(), Error(grpc::StatusCode::INVALID_ARGUMENT, base.status().message()));
-  Done(c, action, req->agent_id(), grpc::Status::OK, "stream started");
   // Only events stored after the call started, found by re-reading a window
   // of agent time and remembering what was sent (pruned as the window moves).
+  // The start is taken before the audit row is written: an event stored once
+  // the row is visible is always followed.
   const int64_t started = NowNs();
+  int64_t high_ts = started;
+  Done(c, action, req->agent_id(), grpc::Status::OK, "stream started");
   std::map<std::pair<std::string, uint64_t>, int64_t> sent;  // (agent, seq) -> timestamp
-  int64_t high_ts = NowNs();
   while (!ctx->IsCancelled() && !stopping_.load()) {
     EventQuery q = *base;
     q.from_ns = std::max(base->from_ns.value_or(std::numeric_limits<int64_t>::min()), high_ts - kFollowLookbackNs);

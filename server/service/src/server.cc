@@ -127,6 +127,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerConfig& config, std::s
     creds = grpc::SslServerCredentials(ssl);
   }
   builder.AddListeningPort(config.listen, creds, &impl->port);
+  // gRPC sets SO_REUSEPORT by default: a second server started on a port in
+  // use would share it silently and split the agents between two processes.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000);

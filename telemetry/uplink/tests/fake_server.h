@@ -75,7 +75,22 @@ class FakeServer {
   int port_ = 0;
 };
 
-// Reserves a free loopback TCP port number (closed again; tests bind it soon after).
-int FreePort();
+// A loopback TCP port held by a bound socket that does not listen: nothing
+// else can take it, and connecting to it is refused at once (a server that is
+// down). Release() frees it for a server the test starts right after.
+class ReservedPort {
+ public:
+  ReservedPort();
+  ~ReservedPort() { Release(); }
+  ReservedPort(const ReservedPort&) = delete;
+  ReservedPort& operator=(const ReservedPort&) = delete;
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void Release();
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 }  // namespace mamori::telemetry::testing

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "fake_server.h"
@@ -57,11 +59,15 @@ ServerProcess::ServerProcess(std::string binary, std::string data_dir, std::stri
       data_dir_(std::move(data_dir)),
       config_path_(data_dir_ + "/server.yaml"),
       log_path_(data_dir_ + "/server.log"),
-      insecure_(insecure),
-      port_(FreePort()) {
+      extra_yaml_(std::move(extra_yaml)),
+      insecure_(insecure) {
+  (void)WriteConfig();
+}
+
+Status ServerProcess::WriteConfig() const {
   const std::string yaml = "listen: 127.0.0.1:" + std::to_string(port_) + "\ndata_dir: " + data_dir_ +
-                           "\nlog_level: info\nmetrics:\n  enabled: false\n" + extra_yaml;
-  (void)WriteFileAtomically(config_path_, yaml, 0600);
+                           "\nlog_level: info\nmetrics:\n  enabled: false\n" + extra_yaml_;
+  return WriteFileAtomically(config_path_, yaml, 0600);
 }
 
 ServerProcess::~ServerProcess() {
@@ -69,6 +75,19 @@ ServerProcess::~ServerProcess() {
 }
 
 Status ServerProcess::Start() {
+  // A restart binds the port of the first start again; should something else
+  // hold it meanwhile (the kernel hands out ephemeral ports from the same
+  // range), it is retried for a while rather than failing the test outright.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    bool port_in_use = false;
+    Status s = StartOnce(&port_in_use);
+    if (s.ok() || !port_in_use || std::chrono::steady_clock::now() >= until) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+Status ServerProcess::StartOnce(bool* port_in_use) {
   if (pid_ > 0) return FailedPreconditionError("already running");
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return ErrnoError(errno, "open " + log_path_);
@@ -87,13 +106,21 @@ Status ServerProcess::Start() {
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < until) {
     Result<std::string> log = ReadFileToString(log_path_);
-    if (log.ok() && log->size() > static_cast<size_t>(start_offset) &&
-        log->find("listening on", static_cast<size_t>(start_offset)) != std::string::npos) {
+    const size_t at = log.ok() && log->size() > static_cast<size_t>(start_offset)
+                          ? log->find("listening on 127.0.0.1:", static_cast<size_t>(start_offset))
+                          : std::string::npos;
+    if (at != std::string::npos) {
+      if (port_ == 0) {  // the first start: keep the port the kernel chose for the restarts
+        port_ = std::atoi(log->c_str() + at + std::strlen("listening on 127.0.0.1:"));
+        if (port_ <= 0) return InternalError("no port in the server's log " + log_path_);
+        MAMORI_RETURN_IF_ERROR(WriteConfig());
+      }
       return Status::Ok();
     }
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      *port_in_use = log.ok() && log->find("cannot listen", static_cast<size_t>(start_offset)) != std::string::npos;
       return InternalError("mamori-server exited at start; see " + log_path_ + ":\n" + (log.ok() ? *log : ""));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

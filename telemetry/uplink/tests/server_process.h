@@ -1,7 +1,7 @@
 // The real mamori-server as a child process, for the end-to-end tests:
-// config and data in a temp dir, a fixed loopback port (kept across
-// restarts so the agent reconnects to the same address), admin verbs, and
-// read-only checks of its SQLite store.
+// config and data in a temp dir, a loopback port chosen by the kernel at the
+// first start and kept across restarts (so the agent reconnects to the same
+// address), admin verbs, and read-only checks of its SQLite store.
 #pragma once
 
 #include <sys/types.h>
@@ -21,7 +21,8 @@ class ServerProcess {
   ServerProcess(std::string binary, std::string data_dir, std::string extra_yaml = "", bool insecure = false);
   ~ServerProcess();  // kills the server if it still runs
 
-  // Starts the server and waits until it listens (15 s at most).
+  // Starts the server and waits until it listens (15 s at most; a restart
+  // whose port is taken meanwhile is retried for up to 20 s).
   Status Start();
   // SIGTERM and wait.
   Status Stop();
@@ -29,6 +30,7 @@ class ServerProcess {
   void Kill9();
   bool running() const { return pid_ > 0; }
 
+  // Valid after the first successful Start().
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string db_path() const { return data_dir_ + "/mamori.db"; }
   const std::string& log_path() const { return log_path_; }
@@ -40,9 +42,12 @@ class ServerProcess {
   Result<std::string> CreateToken() const;
 
  private:
-  const std::string binary_, data_dir_, config_path_, log_path_;
+  Status StartOnce(bool* port_in_use);
+  Status WriteConfig() const;
+
+  const std::string binary_, data_dir_, config_path_, log_path_, extra_yaml_;
   const bool insecure_;
-  int port_ = 0;
+  int port_ = 0;  // 0 until the first start
   pid_t pid_ = -1;
 };
 

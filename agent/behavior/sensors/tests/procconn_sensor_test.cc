@@ -47,13 +47,19 @@ TEST_CASE("procconn: exec of a process that lives long enough has its argv, imag
   mamori::testing::TempDir dir;
   const std::string exe = dir.path() + "/mamori-sh";
   testing::CopyExecutable("/bin/sh", exe);
-  // "; :" keeps the shell from exec'ing sleep in its own place.
-  std::vector<std::string> argv = {"mamori-sh", "-c", "sleep 0.5; :", "an arg with spaces"};
+  // The shell lives until the test has its event (the sensor reads argv and
+  // image from /proc when the message arrives, which a busy machine delays),
+  // at most 20 s.
+  const std::string release = dir.path() + "/release";  // made once the event is in
+  std::vector<std::string> argv = {
+      "mamori-sh", "-c", "i=0; while [ ! -e \"$0\" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done", release,
+      "an arg with spaces"};
   for (int i = 0; i < 100; ++i) argv.push_back("arg-" + std::to_string(i));
   auto sensor = StartProcConn(TestOptions({}));
   EventLog log(*sensor);
   pid_t child = Spawn(exe, argv);
   auto exec = log.WaitFor([&](const Event& e) { return e.type == EventType::kExec && e.process.pid == child; });
+  dir.Write("release", "");
   Wait(child);
   REQUIRE(exec);
   CHECK(exec->process.argv == argv);
