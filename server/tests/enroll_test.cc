@@ -186,6 +186,98 @@ TEST_CASE("connect: revoking an agent ends its open stream at the next batch") {
   CHECK(s.Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED);
 }
 
+// Renew with the given client certificate; the new key's CSR is made here.
+grpc::Status Renew(TestServer& ts, const std::string& key_pem, const std::string& cert_pem, KeyAndCsr* fresh,
+                   mamori::v1::EnrollResponse* resp, const std::string& version = mamori::v1::kProtocolVersion) {
+  *fresh = MakeKeyAndCsr("ignored-cn");
+  auto stub = mamori::v1::AgentService::NewStub(TlsChannel(ts.target(), ts.ca_pem(), key_pem, cert_pem));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  mamori::v1::RenewRequest req;
+  req.set_csr_pem(fresh->csr_pem);
+  req.set_protocol_version(version);
+  return stub->Renew(&ctx, req, resp);
+}
+
+bool Connects(TestServer& ts, const std::string& key_pem, const std::string& cert_pem) {
+  Stream s(TlsChannel(ts.target(), ts.ca_pem(), key_pem, cert_pem));
+  mamori::v1::Welcome w;
+  const bool ok = s.Hello(&w);
+  s.Finish();
+  return ok;
+}
+
+TEST_CASE("renew: a new certificate for the same agent, and the replaced one works until the new one is used") {
+  TestServer ts;
+  const EnrolledAgent a = EnrollNew(ts);
+  KeyAndCsr fresh;
+  mamori::v1::EnrollResponse r;
+  grpc::Status st = Renew(ts, a.key_pem, a.cert_pem, &fresh, &r);
+  INFO(st.error_message());
+  REQUIRE(st.ok());
+  CHECK(r.agent_id() == a.agent_id);
+  CHECK(r.certificate_pem() != a.cert_pem);
+  CHECK(r.certificate_expires_at_ns() > Now());
+  // The CN is the agent id whatever the CSR asked for, and it is for the new key.
+  X509* cert = nullptr;
+  {
+    BIO* bio = BIO_new_mem_buf(r.certificate_pem().data(), static_cast<int>(r.certificate_pem().size()));
+    cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+  }
+  REQUIRE(cert != nullptr);
+  char cn[128] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  CHECK(std::string(cn) == a.agent_id);
+  X509_free(cert);
+  Result<AgentRecord> rec = ts.store().GetAgent(a.agent_id);
+  REQUIRE(rec.ok());
+  CHECK(!rec->previous_cert_fingerprint.empty());
+  CHECK(rec->previous_cert_fingerprint != rec->cert_fingerprint);
+
+  // An agent that crashed before storing the new certificate still gets in with the old one.
+  CHECK(Connects(ts, a.key_pem, a.cert_pem));
+  // The new one is used: from then on the old one is refused.
+  CHECK(Connects(ts, fresh.key_pem, r.certificate_pem()));
+  CHECK(ts.store().GetAgent(a.agent_id)->previous_cert_fingerprint.empty());
+  CHECK_FALSE(Connects(ts, a.key_pem, a.cert_pem));
+  KeyAndCsr again;
+  mamori::v1::EnrollResponse r2;
+  CHECK(Renew(ts, a.key_pem, a.cert_pem, &again, &r2).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  // Renewed again with the current one: the chain goes on.
+  REQUIRE(Renew(ts, fresh.key_pem, r.certificate_pem(), &again, &r2).ok());
+  CHECK(Connects(ts, again.key_pem, r2.certificate_pem()));
+
+  bool audited = false;
+  AuditQuery q;
+  q.action = "agent.renew";
+  Result<std::vector<AuditEntry>> trail = ts.store().ListAudit(q);
+  REQUIRE(trail.ok());
+  for (const AuditEntry& e : *trail) audited = audited || (e.target == a.agent_id && e.actor == "agent:" + a.agent_id);
+  CHECK(audited);
+}
+
+TEST_CASE("renew: refused without a certificate, for a revoked agent, a bad CSR or another protocol major") {
+  TestServer ts;
+  const EnrolledAgent a = EnrollNew(ts);
+  KeyAndCsr fresh;
+  mamori::v1::EnrollResponse r;
+  CHECK(Renew(ts, "", "", &fresh, &r).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(Renew(ts, a.key_pem, a.cert_pem, &fresh, &r, "2.0.0").error_code() ==
+        grpc::StatusCode::FAILED_PRECONDITION);
+  {
+    auto stub = mamori::v1::AgentService::NewStub(TlsChannel(ts.target(), ts.ca_pem(), a.key_pem, a.cert_pem));
+    grpc::ClientContext ctx;
+    mamori::v1::RenewRequest req;
+    req.set_csr_pem("-----BEGIN CERTIFICATE REQUEST-----\nnot base64\n-----END CERTIFICATE REQUEST-----\n");
+    req.set_protocol_version(mamori::v1::kProtocolVersion);
+    CHECK(stub->Renew(&ctx, req, &r).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  CHECK(ts.store().GetAgent(a.agent_id)->previous_cert_fingerprint.empty());  // nothing changed
+  REQUIRE(ts.store().SetAgentRevoked(a.agent_id, true).ok());
+  CHECK(Renew(ts, a.key_pem, a.cert_pem, &fresh, &r).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_CASE("server: a second server on a port in use fails to start instead of sharing it") {
   TestServer first;
   TempDir dir;

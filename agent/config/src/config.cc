@@ -355,6 +355,11 @@ Result<AgentConfig> ParseAgentConfig(std::string_view yaml, const std::string& s
             if (kNames.count(c.telemetry_compression) == 0) return r.Error(cn, ck, "expected one of auto, none, gzip, deflate");
             return Status::Ok();
           }},
+         {"renew_certificate_at_percent", [&](const YAML::Node& pn, const std::string& pk) {
+            MAMORI_RETURN_IF_ERROR(r.Size(pn, pk, &c.telemetry_renew_certificate_at_percent));
+            if (c.telemetry_renew_certificate_at_percent > 100) return r.Error(pn, pk, "must be between 0 and 100");
+            return Status::Ok();
+          }},
        });
      }},
     {"watchdog_interval_ms", millis(&c.watchdog_interval, 3600000)},

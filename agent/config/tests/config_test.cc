@@ -84,6 +84,7 @@ telemetry:
   spool_max_bytes: 256M
   send_behavior_events: false
   compression: gzip
+  renew_certificate_at_percent: 50
 )", "agent.yaml");
   REQUIRE(c.ok());
   CHECK(c->telemetry_servers.size() == 2);
@@ -91,7 +92,12 @@ telemetry:
   CHECK(c->telemetry_spool_max_bytes == 256ull << 20);
   CHECK(!c->telemetry_send_behavior_events);
   CHECK(c->telemetry_compression == "gzip");
+  CHECK(c->telemetry_renew_certificate_at_percent == 50);
   CHECK(!c->telemetry_insecure);
+  auto bad = ParseAgentConfig("telemetry:\n  renew_certificate_at_percent: 101\n", "agent.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("agent.yaml:2") != std::string::npos);
+  CHECK(bad.status().message().find("between 0 and 100") != std::string::npos);
 }
 
 TEST_CASE("An empty config means every default") {

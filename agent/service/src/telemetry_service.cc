@@ -7,6 +7,7 @@
 
 #include "mamori/common/file_util.h"
 #include "mamori/common/log.h"
+#include "mamori/telemetry/convert.h"
 
 namespace mamori::agent {
 
@@ -97,6 +98,10 @@ void TelemetryService::ConnectLoop() {
       uo.servers = config_.telemetry_servers;
       uo.credentials = *creds;
       uo.insecure = config_.telemetry_insecure;
+      if (!uo.insecure) {
+        uo.renew_key_dir = config_.data_dir + "/keys";
+        uo.renew_after_fraction = static_cast<double>(config_.telemetry_renew_certificate_at_percent) / 100.0;
+      }
       auto compression = telemetry::CompressionFromName(config_.telemetry_compression);
       if (compression.ok()) uo.compression = *compression;
       uo.agent_info = agent_info_;
@@ -152,6 +157,12 @@ std::string TelemetryService::StatusLine() const {
                     " as " + agent_id_ + ": " + std::to_string(us.events_sent) + " sent, acked " +
                     std::to_string(us.acked_sequence) + ", " + spool;
   if (!us.connected && !us.last_error.ok()) out += " (last error: " + us.last_error.message() + ")";
+  if (us.certificate_not_after_ns > 0) {
+    const int64_t days = (us.certificate_not_after_ns - telemetry::NowNs()) / (int64_t{86'400} * 1'000'000'000);
+    out += "; certificate valid " + std::to_string(days) + " more days";
+    if (us.renewals > 0) out += " (renewed " + std::to_string(us.renewals) + "x)";
+    if (!us.last_renewal_error.ok()) out += ", last renewal failed: " + us.last_renewal_error.message();
+  }
   return out;
 }
 

@@ -52,7 +52,8 @@ struct Setup {
   std::unique_ptr<AgentProcess> agent;
   std::string agent_id;
 
-  Setup() {
+  // `extra_telemetry`: more lines of the agent's telemetry section.
+  explicit Setup(const std::string& extra_telemetry = "") {
     const std::string d = dir.path();
     // Signed bundles: version 1 at start (EICAR), version 2 pushed later, one signed by a stranger.
     testing::MakeSignedTestBundles(dir);
@@ -73,7 +74,7 @@ struct Setup {
                                          "/v1.mbundle]\ntrusted_keys: [" + d + "/pub.pub]\n"
                                          "onaccess:\n  enabled: false\n  action: quarantine\nbehavior:\n  enabled: false\n"
                                          "telemetry:\n  servers: [" + server->address() + "]\n  ca_cert: " + d +
-                                         "/ca.crt\n  enrollment_token_file: " + d + "/token\n");
+                                         "/ca.crt\n  enrollment_token_file: " + d + "/token\n" + extra_telemetry);
     server::SqliteStoreOptions so;
     so.path = server->db_path();
     auto st = server::OpenSqliteStore(so);
@@ -279,6 +280,33 @@ TEST_CASE("commands e2e: a signed bundle push is installed and reported and a fo
   CHECK(s.Wait(s.Queue(status), &after).state == CommandState::kSucceeded);
   CHECK(after.status().bundle_version() == 2);
   CHECK(after.status().signature_version() == version);
+  s.StopAgent();
+}
+
+TEST_CASE("commands e2e: the agent renews its client certificate and keeps streaming and taking commands") {
+  Setup s("  renew_certificate_at_percent: 0\n");  // always due: renewed at the first connect (then hourly at most)
+  server::AuditQuery q;
+  q.action = "agent.renew";
+  REQUIRE(WaitFor([&] {
+    auto trail = s.store->ListAudit(q);
+    return trail.ok() && !trail->empty() && trail->front().target == s.agent_id;
+  }, 20s));
+  // The agent reconnected with the new certificate: the replaced one is refused from now on.
+  REQUIRE(WaitFor([&] {
+    auto a = s.store->GetAgent(s.agent_id);
+    return a.ok() && a->previous_cert_fingerprint.empty();
+  }, 20s));
+  v1::Command status;
+  status.mutable_get_status();
+  CommandResult r;
+  CHECK(s.Wait(s.Queue(status), &r).state == CommandState::kSucceeded);
+  const testing::CommandResult st = testing::RunCommand(std::string(MAMORI_BINARY) + " status --socket " + s.sock + " 2>&1");
+  INFO(st.out);
+  CHECK(st.out.find("(renewed 1x)") != std::string::npos);
+  CHECK(st.out.find("certificate valid 36") != std::string::npos);  // 365 days from now, less the 5 min backdating
+  auto trail = s.store->ListAudit(q);
+  REQUIRE(trail.ok());
+  CHECK(trail->size() == 1);  // at most one renewal an hour, however often it is due
   s.StopAgent();
 }
 

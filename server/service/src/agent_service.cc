@@ -74,6 +74,100 @@ grpc::Status DoEnroll(ServiceContext* svc, const std::string& peer, const mamori
   return grpc::Status::OK;
 }
 
+grpc::Status DoRenew(ServiceContext* svc, const PeerIdentity& who, const std::string& peer,
+                     const mamori::v1::RenewRequest& req, mamori::v1::EnrollResponse* resp) {
+  using grpc::StatusCode;
+  if (svc->config->insecure) {
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "an --insecure server issues no certificates to renew");
+  }
+  const int major = ProtocolMajor(req.protocol_version());
+  if (major < 0)
+    return grpc::Status(StatusCode::INVALID_ARGUMENT, "bad protocol_version '" + req.protocol_version() + "'");
+  if (major != mamori::v1::kProtocolMajor) {
+    return grpc::Status(StatusCode::FAILED_PRECONDITION, "protocol major version " + std::to_string(major) +
+                                                             " is not supported (server speaks " +
+                                                             mamori::v1::kProtocolVersion + ")");
+  }
+  if (req.csr_pem().empty()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "csr_pem missing");
+  Status csr = CertificateAuthority::VerifyCsr(req.csr_pem());
+  if (!csr.ok()) return grpc::Status(StatusCode::INVALID_ARGUMENT, csr.message());
+  Result<AgentRecord> agent = WithRetry([&] { return svc->store->GetAgent(who.agent_id); });
+  if (!agent.ok()) {
+    if (agent.status().code() == mamori::StatusCode::kNotFound) {
+      return grpc::Status(StatusCode::UNAUTHENTICATED, "unknown agent (enroll again)");
+    }
+    return grpc::Status(StatusCode::UNAVAILABLE, "store: " + agent.status().message());
+  }
+  if (agent->revoked) return grpc::Status(StatusCode::PERMISSION_DENIED, "agent revoked");
+  if (who.fingerprint_sha256 != agent->cert_fingerprint && who.fingerprint_sha256 != agent->previous_cert_fingerprint) {
+    return grpc::Status(StatusCode::UNAUTHENTICATED, "this certificate is not the one enrolled for the agent");
+  }
+  const int64_t now = NowNs();
+  Result<IssuedCertificate> cert =
+      svc->ca->IssueClientCertificate(req.csr_pem(), who.agent_id, now, svc->config->client_cert_validity);
+  if (!cert.ok()) {
+    MAMORI_LOG(kError, "renewal: issuing the certificate of agent " << who.agent_id
+                                                                     << " failed: " << cert.status().message());
+    return grpc::Status(StatusCode::INTERNAL, "issuing the certificate failed");
+  }
+  // The store decides atomically (a concurrent revoke or renewal wins or loses whole).
+  Status s = WithRetry(
+      [&] { return svc->store->RenewAgentCertificate(who.agent_id, who.fingerprint_sha256, cert->fingerprint_sha256); });
+  if (!s.ok()) {
+    switch (s.code()) {
+      case mamori::StatusCode::kPermissionDenied: return grpc::Status(StatusCode::PERMISSION_DENIED, "agent revoked");
+      case mamori::StatusCode::kUnauthenticated:
+      case mamori::StatusCode::kNotFound: return grpc::Status(StatusCode::UNAUTHENTICATED, s.message());
+      default: return grpc::Status(StatusCode::UNAVAILABLE, "store: " + s.message());
+    }
+  }
+  AuditEntry audit;
+  audit.at_ns = now;
+  audit.actor = "agent:" + who.agent_id;
+  audit.action = "agent.renew";
+  audit.target = who.agent_id;
+  audit.result = "ok";
+  audit.details = "{\"peer\":" + json::Quote(peer) + ",\"presented_sha256\":\"" + who.fingerprint_sha256 +
+                  "\",\"cert_sha256\":\"" + cert->fingerprint_sha256 + "\"}";
+  Result<int64_t> audited = WithRetry([&] { return svc->store->AppendAudit(audit); });
+  if (!audited.ok()) MAMORI_LOG(kWarning, "audit log: " << audited.status().message());
+
+  resp->set_agent_id(who.agent_id);
+  resp->set_certificate_pem(cert->certificate_pem);
+  resp->set_ca_certificate_pem(svc->ca->ca_certificate_pem());
+  resp->set_certificate_expires_at_ns(cert->not_after_ns);
+  resp->set_protocol_version(mamori::v1::kProtocolVersion);
+  MAMORI_LOG(kInfo, "renewed the certificate of agent " << who.agent_id << " (" << agent->hostname << ") from "
+                                                         << peer);
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* AgentServiceImpl::Renew(grpc::CallbackServerContext* ctx,
+                                                  const mamori::v1::RenewRequest* request,
+                                                  mamori::v1::EnrollResponse* response) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Result<PeerIdentity> who = IdentifyPeer(ctx, svc_->config->insecure);
+  if (!who.ok()) {
+    reactor->Finish(ToGrpc(who.status()));
+    return reactor;
+  }
+  // Shares the enrollment admission limit: both sign with the CA key.
+  if (svc_->enrollments.fetch_add(1) >= svc_->config->max_concurrent_enrollments) {
+    svc_->enrollments.fetch_sub(1);
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many enrollments in progress"));
+    return reactor;
+  }
+  ServiceContext* svc = svc_;
+  std::string peer = ctx->peer();
+  svc_->pool->Submit([svc, reactor, request, response, peer, who = std::move(*who)] {
+    grpc::Status st = DoRenew(svc, who, peer, *request, response);
+    if (!st.ok()) MAMORI_LOG(kInfo, "renewal from " << peer << " refused: " << st.error_message());
+    svc->enrollments.fetch_sub(1);
+    reactor->Finish(st);
+  });
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* AgentServiceImpl::Enroll(grpc::CallbackServerContext* ctx,
                                                    const mamori::v1::EnrollRequest* request,
                                                    mamori::v1::EnrollResponse* response) {

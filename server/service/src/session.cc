@@ -276,10 +276,21 @@ grpc::Status Session::HandleHello() {
     }
     return grpc::Status(StatusCode::UNAVAILABLE, "store: " + agent.status().message());
   }
-  if (!svc_->config->insecure && agent->cert_fingerprint != peer_.fingerprint_sha256) {
+  // The previous certificate (replaced by a renewal) stays valid until the
+  // new one is first used: an agent that renewed but crashed before storing
+  // the new certificate is not locked out.
+  const bool current = agent->cert_fingerprint == peer_.fingerprint_sha256;
+  const bool previous =
+      !agent->previous_cert_fingerprint.empty() && agent->previous_cert_fingerprint == peer_.fingerprint_sha256;
+  if (!svc_->config->insecure && !current && !previous) {
     return grpc::Status(StatusCode::UNAUTHENTICATED, "this certificate is not the one enrolled for the agent");
   }
   if (agent->revoked) return grpc::Status(StatusCode::PERMISSION_DENIED, "agent revoked");
+  if (!svc_->config->insecure && current && !agent->previous_cert_fingerprint.empty()) {
+    Status forgot = WithRetry([&] { return store->ForgetPreviousCertificate(peer_.agent_id); });
+    if (!forgot.ok()) return grpc::Status(StatusCode::UNAVAILABLE, "store: " + forgot.message());
+    MAMORI_LOG(kInfo, "agent " << peer_.agent_id << " uses its renewed certificate; the previous one is refused from now on");
+  }
   // One stream per agent on this replica: the newest wins (the old one is
   // usually a connection the agent already gave up on). Before the Welcome,
   // so the agent never has two live streams here.

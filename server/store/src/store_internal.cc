@@ -155,6 +155,13 @@ Status ValidateAgentId(std::string_view agent_id) {
   return Status::Ok();
 }
 
+Status RenewRefusal(std::string_view agent_id, bool exists, bool revoked) {
+  if (!exists) return NotFoundError("agent " + std::string(agent_id) + " not found");
+  if (revoked) return PermissionDeniedError("agent " + std::string(agent_id) + " is revoked");
+  return UnauthenticatedError("the presented certificate is not agent " + std::string(agent_id) +
+                              "'s current or previous one");
+}
+
 Result<uint32_t> EffectiveLimit(uint32_t limit) {
   if (limit == 0) return kDefaultEventLimit;
   if (limit > kMaxEventLimit) {

@@ -46,6 +46,9 @@ Result<PreparedBatch> PrepareBatch(std::span<const EventRow> events, std::span<c
 uint64_t AdvanceOverBatch(uint64_t acked, const PreparedBatch& batch);
 
 Status ValidateAgentId(std::string_view agent_id);
+// Why RenewAgentCertificate changed nothing, from whether the agent exists
+// and is revoked (shared by both backends).
+Status RenewRefusal(std::string_view agent_id, bool exists, bool revoked);
 // 0 -> default; > kMaxEventLimit -> kInvalidArgument.
 Result<uint32_t> EffectiveLimit(uint32_t limit);
 Status ValidateCommandOutcome(CommandState s);

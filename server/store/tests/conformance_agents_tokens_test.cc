@@ -49,6 +49,48 @@ TEMPLATE_TEST_CASE("agents: upsert inserts, then updates only the descriptive fi
   CHECK(store->UpsertAgent(Agent("")).code() == StatusCode::kInvalidArgument);
 }
 
+TEMPLATE_TEST_CASE("agents: a certificate renewal keeps the replaced certificate until the new one is used",
+                   "[conformance]", MAMORI_STORE_BACKENDS) {
+  TestType f;
+  SKIP_UNLESS_AVAILABLE(f);
+  auto store = OpenOrFail(f);
+  const std::string first(64, 'f'), second(64, 'a'), third(64, 'b'), fourth(64, 'c');
+  REQUIRE(store->UpsertAgent(Agent("a1", "alpha")).ok());  // enrolled with `first`
+  auto fingerprints = [&] {
+    Result<AgentRecord> got = store->GetAgent("a1");
+    REQUIRE(got.ok());
+    return std::make_pair(got->cert_fingerprint, got->previous_cert_fingerprint);
+  };
+  CHECK(fingerprints() == std::make_pair(first, std::string()));
+
+  // Renewed with the current certificate: it becomes the previous one.
+  REQUIRE(store->RenewAgentCertificate("a1", first, second).ok());
+  CHECK(fingerprints() == std::make_pair(second, first));
+  // The agent did not store `second` and renews again with `first`: the
+  // unused `second` is replaced, `first` stays previous.
+  REQUIRE(store->RenewAgentCertificate("a1", first, third).ok());
+  CHECK(fingerprints() == std::make_pair(third, first));
+  // Neither current nor previous.
+  CHECK(store->RenewAgentCertificate("a1", second, fourth).code() == StatusCode::kUnauthenticated);
+  CHECK(store->RenewAgentCertificate("a1", "", fourth).code() == StatusCode::kUnauthenticated);
+  CHECK(fingerprints() == std::make_pair(third, first));
+  // `third` was used: `first` is refused from now on.
+  REQUIRE(store->ForgetPreviousCertificate("a1").ok());
+  CHECK(fingerprints() == std::make_pair(third, std::string()));
+  CHECK(store->RenewAgentCertificate("a1", first, fourth).code() == StatusCode::kUnauthenticated);
+  // An upsert (heartbeat, re-enrollment without a fingerprint) keeps both.
+  REQUIRE(store->RenewAgentCertificate("a1", third, fourth).ok());
+  AgentRecord hb = Agent("a1", "alpha");
+  hb.cert_fingerprint = "";
+  REQUIRE(store->UpsertAgent(hb).ok());
+  CHECK(fingerprints() == std::make_pair(fourth, third));
+
+  REQUIRE(store->SetAgentRevoked("a1", true).ok());
+  CHECK(store->RenewAgentCertificate("a1", fourth, first).code() == StatusCode::kPermissionDenied);
+  CHECK(fingerprints() == std::make_pair(fourth, third));
+  CHECK(store->RenewAgentCertificate("nope", first, second).code() == StatusCode::kNotFound);
+}
+
 TEMPLATE_TEST_CASE("agents: inventory splits online and offline by the last-seen window", "[conformance]",
                    MAMORI_STORE_BACKENDS) {
   TestType f;

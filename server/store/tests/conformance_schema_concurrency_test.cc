@@ -34,6 +34,29 @@ TEMPLATE_TEST_CASE("schema: reopening keeps the data and a newer schema is refus
   CHECK_THAT(refused.status().message(), Catch::Contains("upgrade mamori-server"));
 }
 
+TEMPLATE_TEST_CASE("schema: a version 2 store migrates to the current schema and keeps its agents", "[conformance]",
+                   MAMORI_STORE_BACKENDS) {
+  TestType f;
+  SKIP_UNLESS_AVAILABLE(f);
+  {
+    auto store = OpenOrFail(f);
+    REQUIRE(store->UpsertAgent(Agent("a1", "alpha")).ok());
+    CHECK(Append(*store, "a1", Range(1, 3)) == 3);
+  }
+  // What a version 2 server left: no previous certificate column.
+  REQUIRE(f.Exec("ALTER TABLE agents DROP COLUMN previous_cert_fingerprint").ok());
+  REQUIRE(f.SetSchemaVersion(2).ok());
+  auto store = OpenOrFail(f);
+  Result<AgentRecord> a = store->GetAgent("a1");
+  REQUIRE(a.ok());
+  CHECK(a->hostname == "alpha");
+  CHECK(a->cert_fingerprint == std::string(64, 'f'));
+  CHECK(a->previous_cert_fingerprint.empty());
+  CHECK(store->AckedSequence("a1").value() == 3);
+  REQUIRE(store->RenewAgentCertificate("a1", std::string(64, 'f'), std::string(64, 'a')).ok());
+  CHECK(store->GetAgent("a1")->previous_cert_fingerprint == std::string(64, 'f'));
+}
+
 // ---- concurrency ---------------------------------------------------------------
 
 TEMPLATE_TEST_CASE("concurrency: two stores ingesting overlapping batches for one agent store each sequence once",

@@ -75,6 +75,8 @@ Status SqliteFactory::SetSchemaVersion(int version) {
   return RawSqlite(path_, "UPDATE schema_version SET version = " + std::to_string(version), nullptr);
 }
 
+Status SqliteFactory::Exec(const std::string& sql) { return RawSqlite(path_, sql, nullptr); }
+
 Result<std::string> SqliteFactory::DumpTable(const std::string& table) {
   std::string out;
   MAMORI_RETURN_IF_ERROR(RawSqlite(path_, "SELECT * FROM " + table, &out));
@@ -124,6 +126,19 @@ Status PostgresFactory::SetSchemaVersion(int version) {
     pqxx::connection c(conninfo_);
     pqxx::work w(c);
     w.exec("UPDATE " + schema_ + ".schema_version SET version = " + std::to_string(version));
+    w.commit();
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    return InternalError(e.what());
+  }
+}
+
+Status PostgresFactory::Exec(const std::string& sql) {
+  try {
+    pqxx::connection c(conninfo_);
+    pqxx::work w(c);
+    w.exec("SET LOCAL search_path TO " + schema_);
+    w.exec(sql);
     w.commit();
     return Status::Ok();
   } catch (const std::exception& e) {

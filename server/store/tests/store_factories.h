@@ -42,6 +42,8 @@ class SqliteFactory {
   Result<std::unique_ptr<Store>> Open();
   // Overwrites schema_version (as a newer mamori-server would have).
   Status SetSchemaVersion(int version);
+  // Runs SQL on this case's database (turning it into an older schema).
+  Status Exec(const std::string& sql);
   // Every value of every row of `table`, as text, concatenated.
   Result<std::string> DumpTable(const std::string& table);
 
@@ -65,6 +67,8 @@ class PostgresFactory {
   bool Available();
   Result<std::unique_ptr<Store>> Open();
   Status SetSchemaVersion(int version);
+  // Runs SQL with this case's schema as the search path.
+  Status Exec(const std::string& sql);
   Result<std::string> DumpTable(const std::string& table);
 
   const std::string& conninfo() const { return conninfo_; }

@@ -1,6 +1,10 @@
 #include "mamori/telemetry/enrollment.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include "channel.h"
 #include "mamori/common/file_util.h"
@@ -17,6 +21,8 @@ namespace {
 constexpr char kKeyFile[] = "agent.key";
 constexpr char kCertFile[] = "agent.crt";
 constexpr char kCaFile[] = "ca.crt";
+constexpr char kRenewKeyFile[] = "renew.key";
+constexpr char kRenewCertFile[] = "renew.crt";
 
 Result<std::string> ReadPart(const std::string& dir, const char* name) {
   Result<std::string> data = ReadFileToString(dir + "/" + name);
@@ -26,9 +32,75 @@ Result<std::string> ReadPart(const std::string& dir, const char* name) {
   return data;
 }
 
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// rename(2), then an fsync of the directory so the rename survives a crash.
+Status RenameDurably(const std::string& dir, const char* from, const char* to) {
+  const std::string a = dir + "/" + from, b = dir + "/" + to;
+  if (::rename(a.c_str(), b.c_str()) != 0) return ErrnoError(errno, "rename " + a + " to " + b);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return ErrnoError(errno, "open " + dir);
+  const int rc = ::fsync(dfd);
+  const int err = errno;
+  ::close(dfd);
+  if (rc != 0) return ErrnoError(err, "fsync " + dir);
+  return Status::Ok();
+}
+
+// Moves a renewal's key and certificate into place (the key first: while
+// renew.crt exists the step can be repeated).
+Status InstallRenewal(const std::string& key_dir) {
+  if (Exists(key_dir + "/" + kRenewKeyFile)) MAMORI_RETURN_IF_ERROR(RenameDurably(key_dir, kRenewKeyFile, kKeyFile));
+  return RenameDurably(key_dir, kRenewCertFile, kCertFile);
+}
+
+// A renewal cut short: finished when renew.crt is there and fits its key
+// (renew.key, or agent.key when that was already moved) and the agent id;
+// otherwise its files are removed and the current credentials stay.
+Status FinishInterruptedRenewal(const std::string& key_dir) {
+  const std::string renew_key = key_dir + "/" + kRenewKeyFile, renew_cert = key_dir + "/" + kRenewCertFile;
+  if (!Exists(renew_cert)) {
+    if (Exists(renew_key)) {
+      MAMORI_LOG(kWarning, "enrollment: a renewal in " << key_dir
+                                                       << " got no certificate before it was cut short; keeping the "
+                                                          "current one (renewed again later)");
+      if (::unlink(renew_key.c_str()) != 0) return ErrnoError(errno, "unlink " + renew_key);
+    }
+    return Status::Ok();
+  }
+  Result<std::string> cert = ReadFileToString(renew_cert);
+  Result<std::string> key = ReadFileToString(Exists(renew_key) ? renew_key : key_dir + "/" + kKeyFile);
+  Result<std::string> ca = ReadFileToString(key_dir + "/" + kCaFile);
+  Result<std::string> old_cert = ReadFileToString(key_dir + "/" + kCertFile);
+  bool fits = false;
+  if (cert.ok() && key.ok() && ca.ok()) {
+    Result<x509::CertificateInfo> info = x509::CheckCertificate(*key, *cert, *ca, NowNs());
+    Result<std::string> old_cn = old_cert.ok() ? x509::CommonName(*old_cert) : Result<std::string>(old_cert.status());
+    fits = info.ok() && (!old_cn.ok() || *old_cn == info->common_name);
+  }
+  if (fits) {
+    MAMORI_LOG(kInfo, "enrollment: finishing the certificate renewal in " << key_dir);
+    return InstallRenewal(key_dir);
+  }
+  MAMORI_LOG(kWarning, "enrollment: dropping an unusable renewal in " << key_dir);
+  for (const std::string& f : {renew_cert, renew_key}) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, "unlink " + f);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
+int64_t RenewalDueAtNs(const AgentCredentials& c, double fraction) {
+  const double f = std::clamp(fraction, 0.0, 1.0);
+  return c.not_before_ns + static_cast<int64_t>(static_cast<double>(c.not_after_ns - c.not_before_ns) * f);
+}
+
 Result<AgentCredentials> LoadCredentials(const std::string& key_dir) {
+  MAMORI_RETURN_IF_ERROR(FinishInterruptedRenewal(key_dir));
   Result<std::string> cert = ReadPart(key_dir, kCertFile);
   if (!cert.ok()) return cert.status();
   Result<std::string> key = ReadPart(key_dir, kKeyFile);
@@ -48,6 +120,53 @@ Result<AgentCredentials> LoadCredentials(const std::string& key_dir) {
   c.certificate_pem = std::move(*cert);
   c.ca_certificate_pem = std::move(*ca);
   c.not_after_ns = info->not_after_ns;
+  c.not_before_ns = info->not_before_ns;
+  return c;
+}
+
+Result<AgentCredentials> RenewCredentials(const RenewOptions& o) {
+  if (o.key_dir.empty()) return InvalidArgumentError("renew: no key directory");
+  if (o.current.certificate_pem.empty() || o.current.key_pem.empty() || o.current.ca_certificate_pem.empty()) {
+    return InvalidArgumentError("renew: no current credentials");
+  }
+  MAMORI_RETURN_IF_ERROR(ParseServerAddress(o.server, nullptr, nullptr));
+  Result<std::string> key = x509::GenerateKeyPem();
+  if (!key.ok()) return key.status();
+  Result<std::string> csr = x509::MakeCsrPem(*key, o.current.agent_id);
+  if (!csr.ok()) return csr.status();
+  // The key is on disk before the server signs anything for it.
+  MAMORI_RETURN_IF_ERROR(WriteFileAtomically(o.key_dir + "/" + kRenewKeyFile, *key, 0600));
+
+  std::unique_ptr<v1::AgentService::Stub> stub =
+      v1::AgentService::NewStub(MakeChannel(o.server, MakeCredentials(o.current, false)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + o.timeout);
+  v1::RenewRequest req;
+  req.set_csr_pem(*csr);
+  req.set_protocol_version(v1::kProtocolVersion);
+  v1::EnrollResponse resp;
+  grpc::Status st = stub->Renew(&ctx, req, &resp);
+  if (!st.ok()) {
+    (void)::unlink((o.key_dir + "/" + kRenewKeyFile).c_str());
+    return Status(static_cast<StatusCode>(st.error_code()), "renew at " + o.server + ": " + st.error_message());
+  }
+  Result<x509::CertificateInfo> info =
+      x509::CheckCertificate(*key, resp.certificate_pem(), o.current.ca_certificate_pem, NowNs());
+  if (!info.ok() || info->common_name != o.current.agent_id || resp.agent_id() != o.current.agent_id) {
+    (void)::unlink((o.key_dir + "/" + kRenewKeyFile).c_str());
+    if (!info.ok()) return info.status().WithContext("the renewed certificate from " + o.server);
+    return FailedPreconditionError("the renewed certificate from " + o.server + " names '" + info->common_name +
+                                   "', not this agent '" + o.current.agent_id + "'");
+  }
+  MAMORI_RETURN_IF_ERROR(WriteFileAtomically(o.key_dir + "/" + kRenewCertFile, resp.certificate_pem(), 0644));
+  MAMORI_RETURN_IF_ERROR(InstallRenewal(o.key_dir));
+  AgentCredentials c = o.current;
+  c.key_pem = std::move(*key);
+  c.certificate_pem = resp.certificate_pem();
+  c.not_after_ns = info->not_after_ns;
+  c.not_before_ns = info->not_before_ns;
+  MAMORI_LOG(kInfo, "enrollment: renewed the certificate of agent " << c.agent_id << " at " << o.server
+                                                                    << "; valid for " << (c.not_after_ns - NowNs()) / 3'600'000'000'000 << " more hours");
   return c;
 }
 

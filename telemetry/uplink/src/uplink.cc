@@ -60,7 +60,8 @@ struct Uplink::Impl {
   Impl(UplinkOptions o, Spool* s)
       : opt(std::move(o)),
         spool(s),
-        creds(MakeCredentials(opt.credentials, opt.insecure)),
+        credentials(opt.credentials),
+        creds(MakeCredentials(credentials, opt.insecure)),
         backoff(opt.initial_backoff, opt.max_backoff, opt.backoff_jitter, std::random_device{}()),
         validate(opt.validate_payloads) {}
 
@@ -71,11 +72,14 @@ struct Uplink::Impl {
     bool welcomed = false;
     Clock::duration lived{};  // since the Welcome
     bool unanswered = false;  // batches were in flight when it ended
+    bool for_renewal = false;  // ended by the uplink to renew its certificate
   };
 
   void Run();
   StreamEnd RunStream(const std::string& address);
   void Housekeeping(Clock::time_point now);
+  bool RenewalDue() const;
+  void Renew(const std::string& address);
   void SetError(const Status& s);
   template <typename F>
   void UpdateStats(F&& f) {
@@ -85,7 +89,10 @@ struct Uplink::Impl {
 
   const UplinkOptions opt;                                // constant after construction
   Spool* const spool;                                     // not owned; the cursor is used by the thread only
-  const std::shared_ptr<grpc::ChannelCredentials> creds;  // constant after construction
+  // Uplink thread only (replaced by a renewal).
+  AgentCredentials credentials;
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  Clock::time_point next_renewal_try{};
 
   std::thread thread;
   std::atomic<bool> stop{false};
@@ -125,12 +132,50 @@ void Uplink::Impl::Housekeeping(Clock::time_point now) {
   }
 }
 
+bool Uplink::Impl::RenewalDue() const {
+  return !opt.insecure && !opt.renew_key_dir.empty() && Clock::now() >= next_renewal_try &&
+         NowNs() >= RenewalDueAtNs(credentials, opt.renew_after_fraction);
+}
+
+void Uplink::Impl::Renew(const std::string& address) {
+  RenewOptions ro;
+  ro.server = address;
+  ro.key_dir = opt.renew_key_dir;
+  ro.current = credentials;
+  ro.timeout = opt.welcome_timeout;
+  Result<AgentCredentials> renewed = RenewCredentials(ro);
+  // Also after a success: a certificate whose validity is shorter than the
+  // renewal window would otherwise be renewed again at every connect.
+  next_renewal_try = Clock::now() + opt.renew_retry;
+  if (renewed.ok()) {
+    credentials = std::move(*renewed);
+    creds = MakeCredentials(credentials, false);
+    UpdateStats([&](UplinkStats& st) {
+      ++st.renewals;
+      st.certificate_not_after_ns = credentials.not_after_ns;
+    });
+    return;
+  }
+  const int64_t hours_left = (credentials.not_after_ns - NowNs()) / 3'600'000'000'000;
+  MAMORI_LOG(kWarning, "telemetry: renewing the agent certificate failed (" << renewed.status().ToString()
+                                                                             << "); it expires in " << hours_left
+                                                                             << " hours; retrying in "
+                                                                             << opt.renew_retry.count() / 1000 << " s");
+  UpdateStats([&](UplinkStats& st) {
+    ++st.renewal_failures;
+    st.last_renewal_error = renewed.status();
+  });
+}
+
 void Uplink::Impl::Run() {
+  UpdateStats([&](UplinkStats& st) { st.certificate_not_after_ns = opt.insecure ? 0 : credentials.not_after_ns; });
   while (!stop.load()) {
     const std::string& address = opt.servers[server_index % opt.servers.size()];
+    if (RenewalDue()) Renew(address);
     StreamEnd end = RunStream(address);
     UpdateStats([](UplinkStats& st) { st.connected = false; });
     if (stop.load()) break;
+    if (end.for_renewal) continue;  // renewed at the top of the loop, then straight back
 
     Status err = !end.local.ok() ? end.local : FromGrpc(end.grpc_status);
     if (err.ok()) err = UnavailableError("the server ended the stream");
@@ -181,7 +226,7 @@ Uplink::Impl::StreamEnd Uplink::Impl::RunStream(const std::string& address) {
     st.server = address;
   });
   auto context = std::make_unique<grpc::ClientContext>();
-  if (opt.insecure) context->AddMetadata("mamori-agent-id", opt.credentials.agent_id);
+  if (opt.insecure) context->AddMetadata("mamori-agent-id", credentials.agent_id);
   Compression compression = opt.compression;
   if (compression == Compression::kAuto)
     compression = IsLoopbackAddress(address) ? Compression::kNone : Compression::kGzip;
@@ -362,6 +407,14 @@ Uplink::Impl::StreamEnd Uplink::Impl::RunStream(const std::string& address) {
     }
 
     Clock::time_point now = Clock::now();
+    if (RenewalDue()) {
+      // Unanswered batches are resent on the next stream (the server dedupes).
+      MAMORI_LOG(kInfo, "telemetry: the agent certificate is due for renewal; reconnecting to renew it");
+      end.for_renewal = true;
+      end.unanswered = !in_flight.empty();
+      end.lived = elapsed();
+      return finish(true, Status(StatusCode::kCancelled, "certificate renewal"));
+    }
     if (now >= next_heartbeat) {
       v1::AgentMessage m;
       v1::Heartbeat* hb = m.mutable_heartbeat();
@@ -433,6 +486,11 @@ Result<std::unique_ptr<Uplink>> Uplink::Create(UplinkOptions options, Spool* spo
   } else if (options.credentials.key_pem.empty() || options.credentials.certificate_pem.empty() ||
              options.credentials.ca_certificate_pem.empty()) {
     return FailedPreconditionError("uplink: the agent is not enrolled (key, certificate and CA certificate needed)");
+  }
+  if (!options.renew_key_dir.empty() &&
+      (options.insecure || options.renew_after_fraction < 0 || options.renew_after_fraction > 1 ||
+       options.renew_retry.count() <= 0)) {
+    return InvalidArgumentError("uplink: renewal needs TLS, 0 <= renew_after_fraction <= 1 and renew_retry > 0");
   }
   if (options.max_in_flight == 0 || (options.max_batch_bytes != 0 && options.max_batch_bytes < 1024)) {
     return InvalidArgumentError("uplink: max_in_flight must be >= 1, max_batch_bytes 0 or >= 1024");

@@ -151,6 +151,10 @@ Result<CertificateInfo> CheckCertificate(const std::string& key_pem, const std::
   if (ASN1_TIME_to_tm(X509_get0_notAfter(cert->get()), &tm) == 1) {
     info.not_after_ns = static_cast<int64_t>(timegm(&tm)) * 1'000'000'000;
   }
+  tm = {};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(cert->get()), &tm) == 1) {
+    info.not_before_ns = static_cast<int64_t>(timegm(&tm)) * 1'000'000'000;
+  }
   return info;
 }
 

@@ -19,6 +19,7 @@ Result<std::string> MakeCsrPem(const std::string& key_pem, const std::string& co
 
 struct CertificateInfo {
   std::string common_name;
+  int64_t not_before_ns = 0;
   int64_t not_after_ns = 0;
 };
 

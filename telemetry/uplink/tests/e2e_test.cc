@@ -284,6 +284,49 @@ grpc::Status RawConnect(const std::string& address, const std::shared_ptr<grpc::
   return stream->Finish();
 }
 
+TEST_CASE("e2e: the uplink renews its certificate at the server, mid-stream too, and nothing is lost or doubled") {
+  Fixture f;
+  f.EnrollAgent();
+  auto before = LoadCredentials(f.key_dir);
+  REQUIRE(before.ok());
+  auto spool = testing::OpenTestSpool(f.spool_dir);
+  UplinkOptions o = f.Options();
+  o.renew_key_dir = f.key_dir;
+  o.renew_after_fraction = 0;           // always due: renewed at the first connect...
+  o.renew_retry = milliseconds(1500);   // ...and again whenever 1.5 s have passed, ending the stream for it
+  auto up = StartUplink(o, spool.get());
+  uint64_t appended = 0;
+  REQUIRE(WaitFor(
+      [&] {
+        testing::AppendMarked(spool.get(), 50);  // a steady flow (~5,000/s) while streams end and resume
+        appended += 50;
+        return up->stats().renewals >= 3;
+      },
+      milliseconds(30'000)));
+  REQUIRE(WaitFor([&] { return spool->GetStats().acked_sequence == appended; }, milliseconds(30'000)));
+  const UplinkStats st = up->stats();
+  up->Stop();
+  CHECK(st.renewal_failures == 0);
+  CHECK(st.last_renewal_error.ok());
+  CHECK(st.reconnects >= 2);  // the streams the renewals ended
+  CHECK(st.certificate_not_after_ns > NowNs());
+
+  auto after = LoadCredentials(f.key_dir);
+  REQUIRE(after.ok());
+  CHECK(after->agent_id == before->agent_id);
+  CHECK(after->key_pem != before->key_pem);
+  CHECK(after->certificate_pem != before->certificate_pem);
+  // The first certificate was replaced and its successors used: refused now.
+  grpc::SslCredentialsOptions old_creds;
+  old_creds.pem_root_certs = f.CaPem();
+  old_creds.pem_private_key = before->key_pem;
+  old_creds.pem_cert_chain = before->certificate_pem;
+  CHECK(RawConnect(f.server->address(), grpc::SslCredentials(old_creds)).error_code() ==
+        grpc::StatusCode::UNAUTHENTICATED);
+  REQUIRE(f.server->Stop().ok());
+  f.CheckExactlyOnce(appended);
+}
+
 TEST_CASE("e2e: an unenrolled client (no certificate) is refused") {
   Fixture f;
   grpc::SslCredentialsOptions o;

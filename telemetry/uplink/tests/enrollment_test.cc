@@ -58,6 +58,8 @@ TEST_CASE("enrollment: stored credentials load only when key, certificate and CA
   REQUIRE(c.ok());
   CHECK(c->agent_id == good.id);
   CHECK(c->not_after_ns > NowNs());
+  CHECK(c->not_before_ns < NowNs());
+  CHECK(c->not_before_ns > NowNs() - int64_t{3600} * 1'000'000'000);
   CHECK(c->key_pem == good.key);
 
   SECTION("another key") {
@@ -80,6 +82,92 @@ TEST_CASE("enrollment: stored credentials load only when key, certificate and CA
     REQUIRE(WriteFileAtomically(keys + "/agent.crt", "not a certificate", 0644).ok());
     CHECK(LoadCredentials(keys).status().code() == StatusCode::kDataLoss);
   }
+}
+
+// A second certificate for the same agent id and a new key (what a renewal gets).
+Issued RenewedFrom(const server::CertificateAuthority& ca, const Issued& first) {
+  Issued i = first;
+  i.key = *x509::GenerateKeyPem();
+  auto csr = x509::MakeCsrPem(i.key, "renewed");
+  REQUIRE(csr.ok());
+  auto cert = ca.IssueClientCertificate(*csr, first.id, NowNs(), std::chrono::hours(24));
+  REQUIRE(cert.ok());
+  i.cert = cert->certificate_pem;
+  return i;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+TEST_CASE("enrollment: a renewal cut short by a crash is finished or dropped when the credentials load") {
+  ::mamori::testing::TempDir dir;
+  auto ca = server::CertificateAuthority::Open(server::CaOptions{dir.path() + "/ca", {}, 0});
+  REQUIRE(ca.ok());
+  const Issued first = IssueFrom(**ca);
+  const Issued renewed = RenewedFrom(**ca, first);
+  const std::string keys = dir.path() + "/keys";
+  Store(keys, first);
+
+  SECTION("crashed after the new key, before the server answered: the old credentials stay") {
+    REQUIRE(WriteFileAtomically(keys + "/renew.key", renewed.key, 0600).ok());
+    auto c = LoadCredentials(keys);
+    REQUIRE(c.ok());
+    CHECK(c->certificate_pem == first.cert);
+    CHECK(c->key_pem == first.key);
+    CHECK_FALSE(Exists(keys + "/renew.key"));
+  }
+  SECTION("crashed with the new certificate stored: it is moved into place") {
+    REQUIRE(WriteFileAtomically(keys + "/renew.key", renewed.key, 0600).ok());
+    REQUIRE(WriteFileAtomically(keys + "/renew.crt", renewed.cert, 0644).ok());
+    auto c = LoadCredentials(keys);
+    REQUIRE(c.ok());
+    CHECK(c->agent_id == first.id);
+    CHECK(c->certificate_pem == renewed.cert);
+    CHECK(c->key_pem == renewed.key);
+    CHECK_FALSE(Exists(keys + "/renew.key"));
+    CHECK_FALSE(Exists(keys + "/renew.crt"));
+    struct stat st {};
+    REQUIRE(::stat((keys + "/agent.key").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  SECTION("crashed between moving the key and the certificate: finished") {
+    REQUIRE(WriteFileAtomically(keys + "/agent.key", renewed.key, 0600).ok());
+    REQUIRE(WriteFileAtomically(keys + "/renew.crt", renewed.cert, 0644).ok());
+    auto c = LoadCredentials(keys);
+    REQUIRE(c.ok());
+    CHECK(c->certificate_pem == renewed.cert);
+    CHECK_FALSE(Exists(keys + "/renew.crt"));
+  }
+  SECTION("a renewal certificate that does not fit is dropped, the old credentials stay") {
+    REQUIRE(WriteFileAtomically(keys + "/renew.key", *x509::GenerateKeyPem(), 0600).ok());
+    REQUIRE(WriteFileAtomically(keys + "/renew.crt", renewed.cert, 0644).ok());
+    auto c = LoadCredentials(keys);
+    REQUIRE(c.ok());
+    CHECK(c->certificate_pem == first.cert);
+    CHECK_FALSE(Exists(keys + "/renew.key"));
+    CHECK_FALSE(Exists(keys + "/renew.crt"));
+  }
+  SECTION("one for another agent id is dropped too") {
+    const Issued stranger = IssueFrom(**ca);
+    REQUIRE(WriteFileAtomically(keys + "/renew.key", stranger.key, 0600).ok());
+    REQUIRE(WriteFileAtomically(keys + "/renew.crt", stranger.cert, 0644).ok());
+    auto c = LoadCredentials(keys);
+    REQUIRE(c.ok());
+    CHECK(c->agent_id == first.id);
+    CHECK(c->certificate_pem == first.cert);
+  }
+}
+
+TEST_CASE("enrollment: renewal is due after the given share of the validity") {
+  AgentCredentials c;
+  c.not_before_ns = 1'000;
+  c.not_after_ns = 4'000;
+  CHECK(RenewalDueAtNs(c, 2.0 / 3.0) == 3'000);
+  CHECK(RenewalDueAtNs(c, 0) == 1'000);
+  CHECK(RenewalDueAtNs(c, 1) == 4'000);
+  CHECK(RenewalDueAtNs(c, 7) == 4'000);  // clamped
 }
 
 TEST_CASE("enrollment: the CSR is signed by the new P-256 key") {

@@ -122,6 +122,11 @@ CREATE TABLE users (
 );
 ALTER TABLE audit_log ADD COLUMN result TEXT NOT NULL DEFAULT '';
 )sql",
+    // 2 -> 3: certificate renewal keeps the replaced certificate until the
+    // new one is first used.
+    R"sql(
+ALTER TABLE agents ADD COLUMN previous_cert_fingerprint TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 static_assert(std::size(kMigrations) == kStoreSchemaVersion, "one PostgreSQL migration per schema version");

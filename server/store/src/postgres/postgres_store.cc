@@ -30,7 +30,7 @@ using Pool = internal::ConnectionPool<pqxx::connection>;
 
 constexpr const char* kAgentColumns =
     "agent_id, hostname, os, kernel, agent_version, signature_version, sensor_mode, cert_fingerprint, enrolled_at, "
-    "last_seen, revoked, acked_seq";
+    "last_seen, revoked, acked_seq, previous_cert_fingerprint";
 constexpr const char* kTokenColumns =
     "token_id, secret_sha256, reusable, created_at, expires_at, created_by, description, uses, last_used_at, revoked";
 constexpr size_t kEventColumnCount = 14;
@@ -56,6 +56,7 @@ AgentRecord ReadAgent(const pqxx::row& r) {
   a.enrolled_at_ns = Int(r[8]);
   a.last_seen_ns = Int(r[9]);
   a.revoked = r[10].as<bool>();
+  a.previous_cert_fingerprint = Str(r[12]);
   return a;
 }
 
@@ -249,6 +250,30 @@ class PostgresStore final : public Store {
     });
   }
 
+  Status RenewAgentCertificate(std::string_view agent_id, std::string_view presented,
+                               std::string_view renewed) override {
+    return Txn([&](pqxx::work& w) -> Status {
+      // SET expressions see the row as it was: presenting the current
+      // certificate moves it to previous; presenting the previous keeps it.
+      pqxx::result r = w.exec_params(
+          "UPDATE agents SET previous_cert_fingerprint = CASE WHEN cert_fingerprint = $2 THEN cert_fingerprint "
+          "ELSE previous_cert_fingerprint END, cert_fingerprint = $3 "
+          "WHERE agent_id = $1 AND NOT revoked AND $2 <> '' AND (cert_fingerprint = $2 OR previous_cert_fingerprint = $2)",
+          std::string(agent_id), std::string(presented), std::string(renewed));
+      if (r.affected_rows() == 1) return Status::Ok();
+      pqxx::result q = w.exec_params("SELECT revoked FROM agents WHERE agent_id = $1", std::string(agent_id));
+      return internal::RenewRefusal(agent_id, !q.empty(), !q.empty() && q[0][0].as<bool>());
+    });
+  }
+
+  Status ForgetPreviousCertificate(std::string_view agent_id) override {
+    return Txn([&](pqxx::work& w) -> Status {
+      w.exec_params("UPDATE agents SET previous_cert_fingerprint = '' WHERE agent_id = $1 AND previous_cert_fingerprint <> ''",
+                    std::string(agent_id));
+      return Status::Ok();
+    });
+  }
+
   Result<std::vector<AgentView>> ListAgents(const AgentQuery& q) override {
     internal::SqlBuilder b(Dialect::kPostgres);
     const std::string since = b.Param(q.now_ns - q.online_window_ns);
@@ -266,7 +291,7 @@ class PostgresStore final : public Store {
         AgentView v;
         v.agent = ReadAgent(r);
         v.acked_sequence = static_cast<uint64_t>(Int(r[11]));
-        v.online = r[12].as<bool>();
+        v.online = r[13].as<bool>();
         return v;
       });
       return Status::Ok();

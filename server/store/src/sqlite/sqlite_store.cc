@@ -31,7 +31,7 @@ using Pool = internal::ConnectionPool<Connection>;
 
 constexpr const char* kAgentColumns =
     "agent_id, hostname, os, kernel, agent_version, signature_version, sensor_mode, cert_fingerprint, enrolled_at, "
-    "last_seen, revoked, acked_seq";
+    "last_seen, revoked, acked_seq, previous_cert_fingerprint";
 constexpr const char* kTokenColumns =
     "token_id, secret_sha256, reusable, created_at, expires_at, created_by, description, uses, last_used_at, revoked";
 
@@ -48,6 +48,7 @@ AgentRecord ReadAgent(const Statement& s) {
   a.enrolled_at_ns = s.Int(8);
   a.last_seen_ns = s.Int(9);
   a.revoked = s.Int(10) != 0;
+  a.previous_cert_fingerprint = s.Text(12);
   return a;
 }
 
@@ -227,6 +228,40 @@ class SqliteStore final : public Store {
     });
   }
 
+  Status RenewAgentCertificate(std::string_view agent_id, std::string_view presented,
+                               std::string_view renewed) override {
+    return Write([&](Connection& c) -> Status {
+      // SET expressions see the row as it was: presenting the current
+      // certificate moves it to previous; presenting the previous keeps it.
+      Result<Statement> s = c.Prepare(
+          "UPDATE agents SET previous_cert_fingerprint = CASE WHEN cert_fingerprint = ?2 THEN cert_fingerprint "
+          "ELSE previous_cert_fingerprint END, cert_fingerprint = ?3 "
+          "WHERE agent_id = ?1 AND revoked = 0 AND ?2 <> '' AND (cert_fingerprint = ?2 OR previous_cert_fingerprint = ?2)");
+      if (!s.ok()) return s.status();
+      s->BindText(1, agent_id);
+      s->BindText(2, presented);
+      s->BindText(3, renewed);
+      MAMORI_RETURN_IF_ERROR(s->Run());
+      if (c.Changes() == 1) return Status::Ok();
+      Result<Statement> q = c.Prepare("SELECT revoked FROM agents WHERE agent_id = ?1");
+      if (!q.ok()) return q.status();
+      q->BindText(1, agent_id);
+      Result<bool> row = q->Step();
+      if (!row.ok()) return row.status();
+      return internal::RenewRefusal(agent_id, *row, *row && q->Int(0) != 0);
+    });
+  }
+
+  Status ForgetPreviousCertificate(std::string_view agent_id) override {
+    return Write([&](Connection& c) -> Status {
+      Result<Statement> s = c.Prepare(
+          "UPDATE agents SET previous_cert_fingerprint = '' WHERE agent_id = ?1 AND previous_cert_fingerprint <> ''");
+      if (!s.ok()) return s.status();
+      s->BindText(1, agent_id);
+      return s->Run();
+    });
+  }
+
   Result<std::vector<AgentView>> ListAgents(const AgentQuery& q) override {
     internal::SqlBuilder b(Dialect::kSqlite);
     const std::string since = b.Param(q.now_ns - q.online_window_ns);
@@ -243,7 +278,7 @@ class SqliteStore final : public Store {
         AgentView v;
         v.agent = ReadAgent(s);
         v.acked_sequence = static_cast<uint64_t>(s.Int(11));
-        v.online = s.Int(12) != 0;
+        v.online = s.Int(13) != 0;
         return v;
       });
     });

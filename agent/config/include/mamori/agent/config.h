@@ -96,6 +96,9 @@ struct AgentConfig {
   uint64_t telemetry_spool_max_bytes = 1ull << 30;
   bool telemetry_send_behavior_events = true;   // raw activity (low priority), not only alerts
   std::string telemetry_compression = "auto";   // auto, none, gzip, deflate
+  // The client certificate is renewed once this share of its validity has
+  // passed (0-100; 0 renews at every start, at most once an hour).
+  uint64_t telemetry_renew_certificate_at_percent = 67;
 
   // systemd watchdog ping interval when WATCHDOG_USEC is not set.
   std::chrono::milliseconds watchdog_interval{10000};

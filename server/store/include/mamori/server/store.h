@@ -31,7 +31,7 @@ namespace mamori::server {
 // Version of the schema this build writes. Opening a database whose
 // schema_version is higher fails with kFailedPrecondition; a lower one is
 // migrated forward in place (docs/server-store.md).
-inline constexpr int kStoreSchemaVersion = 2;
+inline constexpr int kStoreSchemaVersion = 3;
 
 class Store {
  public:
@@ -50,6 +50,16 @@ class Store {
   // last_seen = max(last_seen, seen_at_ns). kNotFound for an unknown agent.
   virtual Status TouchAgent(std::string_view agent_id, int64_t seen_at_ns) = 0;
   virtual Status SetAgentRevoked(std::string_view agent_id, bool revoked) = 0;
+  // Certificate renewal, atomically: the agent presented `presented` (its
+  // current or, after a renewal it did not store, its previous
+  // certificate); `renewed` becomes current. Presenting the current one
+  // moves it to previous; presenting the previous one replaces the current
+  // (never used) one. kNotFound for an unknown agent; kPermissionDenied when
+  // revoked; kUnauthenticated when `presented` is neither.
+  virtual Status RenewAgentCertificate(std::string_view agent_id, std::string_view presented,
+                                       std::string_view renewed) = 0;
+  // The current certificate was used: the previous one is refused from now on.
+  virtual Status ForgetPreviousCertificate(std::string_view agent_id) = 0;
   // Ordered by hostname, then agent id.
   virtual Result<std::vector<AgentView>> ListAgents(const AgentQuery& query) = 0;
 

@@ -26,6 +26,10 @@ struct AgentRecord {
   std::string signature_version;
   std::string sensor_mode;
   std::string cert_fingerprint;  // lowercase hex SHA-256 of the client certificate (DER)
+  // The certificate a renewal replaced, still accepted until the new one is
+  // first used (an agent that crashed before storing its new certificate
+  // connects with the old one). Empty when none. Set only by RenewAgentCertificate.
+  std::string previous_cert_fingerprint;
   int64_t enrolled_at_ns = 0;
   int64_t last_seen_ns = 0;      // 0 = never seen since enrollment
   bool revoked = false;

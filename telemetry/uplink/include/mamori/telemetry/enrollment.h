@@ -5,6 +5,7 @@
 //   agent.key  EC P-256 private key, PKCS#8 PEM, mode 0600; made here, never sent
 //   agent.crt  client certificate from the server (subject CN = agent id)
 //   ca.crt     the server CA the agent pins (the one given to Enroll)
+//   renew.key, renew.crt  a renewal under way (see RenewCredentials)
 // Each is written atomically (temporary file, fsync, rename).
 //
 // Thread safety: functions without shared state; two processes must not
@@ -26,13 +27,37 @@ struct AgentCredentials {
   std::string certificate_pem;     // client certificate
   std::string ca_certificate_pem;  // pinned server CA
   int64_t not_after_ns = 0;        // certificate expiry
+  int64_t not_before_ns = 0;       // start of its validity
 };
 
 // Reads key_dir and checks that the certificate matches the key, is signed
-// by ca.crt and has not expired. kNotFound when not enrolled (files
-// missing); kFailedPrecondition when they do not fit together or expired;
-// kDataLoss for unreadable PEM.
+// by ca.crt and has not expired. A renewal cut short by a crash is finished
+// first (renew.crt that fits its key is moved into place) or dropped
+// (renew.key alone: the server still accepts the old certificate).
+// kNotFound when not enrolled (files missing); kFailedPrecondition when
+// they do not fit together or expired; kDataLoss for unreadable PEM.
 Result<AgentCredentials> LoadCredentials(const std::string& key_dir);
+
+// When a certificate should be renewed: once `fraction` (0..1) of its
+// validity has passed. The agent uses 2/3: a 365-day certificate is renewed
+// after ~243 days, leaving four months to reach a server before it expires.
+int64_t RenewalDueAtNs(const AgentCredentials& c, double fraction);
+
+struct RenewOptions {
+  std::string server;        // "host:port"
+  std::string key_dir;       // where `current` was loaded from
+  AgentCredentials current;  // presented to the server (mTLS)
+  std::chrono::milliseconds timeout{30'000};
+};
+
+// Renews the certificate: a new key (renew.key, 0600) and CSR, then
+// AgentService.Renew over mTLS with the current certificate; the answer must
+// be a certificate for the new key, same agent id, signed by the pinned CA.
+// It is stored as renew.crt, then both move into place (agent.key, then
+// agent.crt; LoadCredentials finishes this after a crash). Returns the new
+// credentials. Errors carry the server's code (kUnauthenticated,
+// kPermissionDenied: revoked, kFailedPrecondition, kUnavailable: retry later).
+Result<AgentCredentials> RenewCredentials(const RenewOptions& options);
 
 struct EnrollOptions {
   std::string server;              // "host:port"

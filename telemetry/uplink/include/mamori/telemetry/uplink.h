@@ -49,6 +49,16 @@ struct UplinkOptions {
   // first after its stream breaks.
   std::vector<std::string> servers;
   AgentCredentials credentials;  // LoadCredentials(key_dir)
+  // Certificate renewal (RenewCredentials into this directory, the one the
+  // credentials came from): once `renew_after_fraction` of the certificate's
+  // validity has passed, the uplink renews at the server it is about to
+  // use (a stream up at that moment is ended for it, then resumed with the
+  // new certificate). Renewals are at least `renew_retry` apart: a failed
+  // one is retried then, the old certificate serving meanwhile. Empty: never renewed (the agent needs
+  // a new enrollment once it expires). Not with insecure.
+  std::string renew_key_dir;
+  double renew_after_fraction = 2.0 / 3.0;
+  std::chrono::milliseconds renew_retry{3'600'000};
   // Plaintext gRPC for tests against `mamori-server --insecure`: only
   // loopback servers are accepted (Create fails otherwise); the agent id
   // travels as "mamori-agent-id" metadata. Logged loudly.
@@ -119,6 +129,10 @@ struct UplinkStats {
   uint64_t commands_received = 0;
   uint64_t commands_acked = 0;
   uint64_t drop_reports = 0;  // SensorDrops "spool" events appended
+  uint64_t renewals = 0;          // certificates renewed
+  uint64_t renewal_failures = 0;
+  Status last_renewal_error;      // OK until a renewal failed
+  int64_t certificate_not_after_ns = 0;  // of the certificate in use (0: insecure)
   Status last_error;          // OK until something failed
   int64_t last_error_at_ns = 0;
   std::chrono::milliseconds next_attempt_in{0};  // while waiting to reconnect
