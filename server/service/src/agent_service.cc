@@ -11,14 +11,7 @@ namespace mamori::server {
 grpc::Status DoEnroll(ServiceContext* svc, const std::string& peer, const mamori::v1::EnrollRequest& req,
                       mamori::v1::EnrollResponse* resp) {
   using grpc::StatusCode;
-  const int major = ProtocolMajor(req.protocol_version());
-  if (major < 0)
-    return grpc::Status(StatusCode::INVALID_ARGUMENT, "bad protocol_version '" + req.protocol_version() + "'");
-  if (major != mamori::v1::kProtocolMajor) {
-    return grpc::Status(StatusCode::FAILED_PRECONDITION, "protocol major version " + std::to_string(major) +
-                                                             " is not supported (server speaks " +
-                                                             mamori::v1::kProtocolVersion + ")");
-  }
+  if (grpc::Status v = CheckProtocolVersion(req.protocol_version()); !v.ok()) return v;
   if (req.token().empty()) return grpc::Status(StatusCode::UNAUTHENTICATED, "enrollment token missing");
   if (req.csr_pem().empty()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "csr_pem missing");
   // The CSR is checked before the token is used, so a bad CSR never burns a
@@ -80,14 +73,7 @@ grpc::Status DoRenew(ServiceContext* svc, const PeerIdentity& who, const std::st
   if (svc->config->insecure) {
     return grpc::Status(StatusCode::FAILED_PRECONDITION, "an --insecure server issues no certificates to renew");
   }
-  const int major = ProtocolMajor(req.protocol_version());
-  if (major < 0)
-    return grpc::Status(StatusCode::INVALID_ARGUMENT, "bad protocol_version '" + req.protocol_version() + "'");
-  if (major != mamori::v1::kProtocolMajor) {
-    return grpc::Status(StatusCode::FAILED_PRECONDITION, "protocol major version " + std::to_string(major) +
-                                                             " is not supported (server speaks " +
-                                                             mamori::v1::kProtocolVersion + ")");
-  }
+  if (grpc::Status v = CheckProtocolVersion(req.protocol_version()); !v.ok()) return v;
   if (req.csr_pem().empty()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "csr_pem missing");
   Status csr = CertificateAuthority::VerifyCsr(req.csr_pem());
   if (!csr.ok()) return grpc::Status(StatusCode::INVALID_ARGUMENT, csr.message());

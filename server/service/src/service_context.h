@@ -66,4 +66,8 @@ auto WithRetry(F&& f) -> decltype(f()) {
 // The MAJOR of "MAJOR.MINOR.PATCH"; -1 when `v` is not of that form.
 int ProtocolMajor(std::string_view v);
 
+// OK when the peer's protocol_version has this server's MAJOR;
+// INVALID_ARGUMENT when it is malformed, FAILED_PRECONDITION for another MAJOR.
+grpc::Status CheckProtocolVersion(const std::string& version);
+
 }  // namespace mamori::server

@@ -73,6 +73,17 @@ int ProtocolMajor(std::string_view v) {
   return major;
 }
 
+grpc::Status CheckProtocolVersion(const std::string& version) {
+  const int major = ProtocolMajor(version);
+  if (major < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad protocol_version '" + version + "'");
+  if (major != mamori::v1::kProtocolMajor) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "protocol major version " + std::to_string(major) +
+                                                                   " is not supported (server speaks " +
+                                                                   mamori::v1::kProtocolVersion + ")");
+  }
+  return grpc::Status::OK;
+}
+
 Result<PeerIdentity> IdentifyPeer(grpc::CallbackServerContext* ctx, bool insecure) {
   PeerIdentity id;
   if (insecure) {
@@ -259,15 +270,7 @@ grpc::Status Session::HandleHello() {
   using grpc::StatusCode;
   if (!in_.has_hello()) return grpc::Status(StatusCode::INVALID_ARGUMENT, "the first message must be Hello");
   const mamori::v1::Hello& hello = in_.hello();
-  const int major = ProtocolMajor(hello.protocol_version());
-  if (major < 0) {
-    return grpc::Status(StatusCode::INVALID_ARGUMENT, "bad protocol_version '" + hello.protocol_version() + "'");
-  }
-  if (major != mamori::v1::kProtocolMajor) {
-    return grpc::Status(StatusCode::FAILED_PRECONDITION, "protocol major version " + std::to_string(major) +
-                                                             " is not supported (server speaks " +
-                                                             mamori::v1::kProtocolVersion + ")");
-  }
+  if (grpc::Status v = CheckProtocolVersion(hello.protocol_version()); !v.ok()) return v;
   Store* store = svc_->store;
   Result<AgentRecord> agent = WithRetry([&] { return store->GetAgent(peer_.agent_id); });
   if (!agent.ok()) {

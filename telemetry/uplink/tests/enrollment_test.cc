@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "mamori/common/file_util.h"
 #include "mamori/server/ca.h"
@@ -101,6 +104,20 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+// Leaves `keys` as a crash would: `files` (name -> content) written, then
+// loads; the load must succeed, and no renewal file is left behind.
+AgentCredentials LoadAfterCrash(const std::string& keys, const std::vector<std::pair<std::string, std::string>>& files) {
+  for (const auto& [name, content] : files) {
+    REQUIRE(WriteFileAtomically(keys + "/" + name, content, name.ends_with(".key") ? 0600 : 0644).ok());
+  }
+  auto c = LoadCredentials(keys);
+  INFO(c.status().ToString());
+  REQUIRE(c.ok());
+  CHECK_FALSE(Exists(keys + "/renew.key"));
+  CHECK_FALSE(Exists(keys + "/renew.crt"));
+  return *c;
+}
+
 TEST_CASE("enrollment: a renewal cut short by a crash is finished or dropped when the credentials load") {
   ::mamori::testing::TempDir dir;
   auto ca = server::CertificateAuthority::Open(server::CaOptions{dir.path() + "/ca", {}, 0});
@@ -111,52 +128,32 @@ TEST_CASE("enrollment: a renewal cut short by a crash is finished or dropped whe
   Store(keys, first);
 
   SECTION("crashed after the new key, before the server answered: the old credentials stay") {
-    REQUIRE(WriteFileAtomically(keys + "/renew.key", renewed.key, 0600).ok());
-    auto c = LoadCredentials(keys);
-    REQUIRE(c.ok());
-    CHECK(c->certificate_pem == first.cert);
-    CHECK(c->key_pem == first.key);
-    CHECK_FALSE(Exists(keys + "/renew.key"));
+    const AgentCredentials c = LoadAfterCrash(keys, {{"renew.key", renewed.key}});
+    CHECK(c.certificate_pem == first.cert);
+    CHECK(c.key_pem == first.key);
   }
   SECTION("crashed with the new certificate stored: it is moved into place") {
-    REQUIRE(WriteFileAtomically(keys + "/renew.key", renewed.key, 0600).ok());
-    REQUIRE(WriteFileAtomically(keys + "/renew.crt", renewed.cert, 0644).ok());
-    auto c = LoadCredentials(keys);
-    REQUIRE(c.ok());
-    CHECK(c->agent_id == first.id);
-    CHECK(c->certificate_pem == renewed.cert);
-    CHECK(c->key_pem == renewed.key);
-    CHECK_FALSE(Exists(keys + "/renew.key"));
-    CHECK_FALSE(Exists(keys + "/renew.crt"));
+    const AgentCredentials c = LoadAfterCrash(keys, {{"renew.key", renewed.key}, {"renew.crt", renewed.cert}});
+    CHECK(c.agent_id == first.id);
+    CHECK(c.certificate_pem == renewed.cert);
+    CHECK(c.key_pem == renewed.key);
     struct stat st {};
     REQUIRE(::stat((keys + "/agent.key").c_str(), &st) == 0);
     CHECK((st.st_mode & 0777) == 0600);
   }
   SECTION("crashed between moving the key and the certificate: finished") {
-    REQUIRE(WriteFileAtomically(keys + "/agent.key", renewed.key, 0600).ok());
-    REQUIRE(WriteFileAtomically(keys + "/renew.crt", renewed.cert, 0644).ok());
-    auto c = LoadCredentials(keys);
-    REQUIRE(c.ok());
-    CHECK(c->certificate_pem == renewed.cert);
-    CHECK_FALSE(Exists(keys + "/renew.crt"));
+    const AgentCredentials c = LoadAfterCrash(keys, {{"agent.key", renewed.key}, {"renew.crt", renewed.cert}});
+    CHECK(c.certificate_pem == renewed.cert);
   }
   SECTION("a renewal certificate that does not fit is dropped, the old credentials stay") {
-    REQUIRE(WriteFileAtomically(keys + "/renew.key", *x509::GenerateKeyPem(), 0600).ok());
-    REQUIRE(WriteFileAtomically(keys + "/renew.crt", renewed.cert, 0644).ok());
-    auto c = LoadCredentials(keys);
-    REQUIRE(c.ok());
-    CHECK(c->certificate_pem == first.cert);
-    CHECK_FALSE(Exists(keys + "/renew.key"));
-    CHECK_FALSE(Exists(keys + "/renew.crt"));
+    const AgentCredentials c = LoadAfterCrash(keys, {{"renew.key", *x509::GenerateKeyPem()}, {"renew.crt", renewed.cert}});
+    CHECK(c.certificate_pem == first.cert);
   }
   SECTION("one for another agent id is dropped too") {
     const Issued stranger = IssueFrom(**ca);
-    REQUIRE(WriteFileAtomically(keys + "/renew.key", stranger.key, 0600).ok());
-    REQUIRE(WriteFileAtomically(keys + "/renew.crt", stranger.cert, 0644).ok());
-    auto c = LoadCredentials(keys);
-    REQUIRE(c.ok());
-    CHECK(c->agent_id == first.id);
-    CHECK(c->certificate_pem == first.cert);
+    const AgentCredentials c = LoadAfterCrash(keys, {{"renew.key", stranger.key}, {"renew.crt", stranger.cert}});
+    CHECK(c.agent_id == first.id);
+    CHECK(c.certificate_pem == first.cert);
   }
 }
 
