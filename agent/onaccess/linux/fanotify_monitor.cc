@@ -63,6 +63,7 @@ class FanotifyMonitor final : public OnAccessMonitor {
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (stop_fd_ < 0) return ErrnoError(errno, "eventfd");
     running_ = true;
+    reader_beat_ = watcher_beat_ = Clock::now().time_since_epoch().count();
     reader_ = std::thread([this] { ReadLoop(); });
     watcher_ = std::thread([this] { WatchDeadlines(); });
     for (unsigned i = 0; i < std::max(1u, options_.workers); ++i) workers_.emplace_back([this] { Work(); });
@@ -115,6 +116,10 @@ class FanotifyMonitor final : public OnAccessMonitor {
 
   const OnAccessStats& stats() const override { return stats_; }
 
+  Clock::time_point LastHeartbeat() const override {
+    return Clock::time_point(Clock::duration(std::min(reader_beat_.load(), watcher_beat_.load())));
+  }
+
  private:
   Status Mark(const std::string& path, uint64_t mask) {
     if (::fanotify_mark(fan_fd_, FAN_MARK_ADD | FAN_MARK_MOUNT, mask, AT_FDCWD, path.c_str()) != 0) {
@@ -147,7 +152,10 @@ class FanotifyMonitor final : public OnAccessMonitor {
     const pid_t self = ::getpid();
     pollfd fds[2] = {{fan_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     while (running_) {
-      if (::poll(fds, 2, -1) < 0) {
+      reader_beat_ = Clock::now().time_since_epoch().count();
+      const int ready = ::poll(fds, 2, kBeatMs);
+      if (ready == 0) continue;
+      if (ready < 0) {
         if (errno == EINTR) continue;
         MAMORI_LOG(kError, "fanotify poll: " << std::strerror(errno));
         return;
@@ -234,7 +242,8 @@ class FanotifyMonitor final : public OnAccessMonitor {
   void WatchDeadlines() {
     std::unique_lock<std::mutex> lock(mu_);
     while (running_) {
-      auto next = Clock::time_point::max();
+      watcher_beat_ = Clock::now().time_since_epoch().count();
+      auto next = Clock::now() + std::chrono::milliseconds(kBeatMs);
       for (auto it = inflight_.begin(); it != inflight_.end();) {
         auto& p = *it;
         if (p->answered) {
@@ -260,13 +269,12 @@ class FanotifyMonitor final : public OnAccessMonitor {
         next = std::min(next, p->deadline);
         ++it;
       }
-      if (next == Clock::time_point::max()) {
-        watcher_cv_.wait_for(lock, std::chrono::milliseconds(200));
-      } else {
-        watcher_cv_.wait_until(lock, next);
-      }
+      watcher_cv_.wait_until(lock, next);
     }
   }
+
+  // Both loops turn at least this often (LastHeartbeat).
+  static constexpr int kBeatMs = 1000;
 
   const OnAccessOptions options_;
   const AccessDecider decide_;
@@ -275,6 +283,7 @@ class FanotifyMonitor final : public OnAccessMonitor {
   int fan_fd_ = -1;
   int stop_fd_ = -1;
   std::atomic<bool> running_{false};
+  std::atomic<Clock::rep> reader_beat_{0}, watcher_beat_{0};  // steady_clock ticks of the last turn
   std::thread reader_, watcher_;
   std::vector<std::thread> workers_;
 

@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "mamori/agent/onaccess.h"
@@ -144,6 +146,54 @@ TEST_CASE("fanotify: a decision that misses the deadline is answered allow and r
   CHECK((*m)->stats().timeouts == 1);
   // The report is made after the waiter is released.
   CHECK(testing::WaitFor([&] { return reported == 1; }, std::chrono::milliseconds(10000)));
+  (*m)->Stop();
+}
+
+TEST_CASE("fanotify: the loops beat while idle and a wedged deadline watcher shows as a stale heartbeat") {
+  if (::geteuid() != 0) FAIL("on-access tests need root (CAP_SYS_ADMIN for fanotify)");
+  TestMount mnt;
+  Watchdog wd(60);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<bool> reporting{false};
+  auto hold = [&] {  // until the test releases it, 30 s at most
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(30), [&] { return release; });
+  };
+  OnAccessOptions o;
+  o.open_paths = {mnt.path()};
+  o.close_write = false;
+  o.deadline = std::chrono::milliseconds(300);
+  auto m = MakeOnAccessMonitor(
+      o,
+      [&](const AccessEvent&) {
+        hold();  // a wedged scan: the deadline answers
+        return AccessVerdict::kAllow;
+      },
+      [&](const std::string& what, const AccessEvent*) {
+        if (what != "timeout") return;
+        reporting = true;
+        hold();  // a wedged report: the deadline watcher stops turning
+      });
+  REQUIRE(m.ok());
+  REQUIRE((*m)->Start().ok());
+  auto age = [&] { return std::chrono::steady_clock::now() - (*m)->LastHeartbeat(); };
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  CHECK(age() < std::chrono::milliseconds(2000));  // idle, yet both loops turn (once a second)
+
+  std::string f = mnt.Write("slow.txt", "x");
+  auto [err, ms] = InChild(f, false);
+  CHECK(err == 0);  // answered at the deadline
+  REQUIRE(testing::WaitFor([&] { return reporting.load(); }, std::chrono::milliseconds(10000)));
+  CHECK(testing::WaitFor([&] { return age() > std::chrono::milliseconds(3000); }, std::chrono::milliseconds(10000)));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  CHECK(testing::WaitFor([&] { return age() < std::chrono::milliseconds(1500); }, std::chrono::milliseconds(10000)));
   (*m)->Stop();
 }
 

@@ -581,6 +581,15 @@ int Agent::RunScan(const std::vector<std::string>& paths, bool json, const std::
   return progress.errors > 0 || progress.incomplete > 0 ? 2 : 0;
 }
 
+Status Agent::CheckHealth(std::chrono::milliseconds stale) const {
+  if (!monitor_) return Status::Ok();
+  const auto age = std::chrono::steady_clock::now() - monitor_->LastHeartbeat();
+  if (age < stale) return Status::Ok();
+  return UnavailableError("the on-access loops have not turned for " +
+                          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
+                          " s (permission events may be going unanswered)");
+}
+
 std::string Agent::StatusText() const {
   auto sigs = signatures_.Current();
   std::string out;

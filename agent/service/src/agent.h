@@ -53,6 +53,9 @@ class Agent {
   void Stop();
 
   std::string StatusText() const;
+  // OK while the on-access loops turn (their heartbeat is younger than
+  // `stale`); kUnavailable naming the stall otherwise. Any thread.
+  Status CheckHealth(std::chrono::milliseconds stale = std::chrono::milliseconds(5000)) const;
 
  private:
   v1::AgentInfo Info() const;

@@ -1,7 +1,10 @@
 // mamori-agent: the endpoint protection service.
 #include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -10,6 +13,7 @@
 #include "mamori/scanner/parser_pool.h"
 #include "privileges.h"
 #include "systemd.h"
+#include "watchdog.h"
 
 namespace {
 
@@ -103,11 +107,24 @@ int main(int argc, char** argv) {
 
   auto ping = agent::SdWatchdogInterval();
   if (ping.count() == 0) ping = config->watchdog_interval;
+  // Health is looked at every 5 s at least; a ping only while healthy. A
+  // minute of stalled on-access loops without a supervisor to restart us:
+  // exit, so the kernel releases every process waiting on our answers.
+  const auto tick = std::min<std::chrono::milliseconds>(ping, std::chrono::milliseconds(5000));
+  agent::WatchdogGate gate(std::chrono::milliseconds(60'000));
   for (;;) {
-    timespec timeout{static_cast<time_t>(ping.count() / 1000), static_cast<long>(ping.count() % 1000) * 1000000};
+    timespec timeout{static_cast<time_t>(tick.count() / 1000), static_cast<long>(tick.count() % 1000) * 1000000};
     int sig = sigtimedwait(&set, nullptr, &timeout);
     if (sig < 0) {
-      agent::SdNotify("WATCHDOG=1");
+      const Status health = (*a)->CheckHealth();
+      switch (gate.Tick(health, std::chrono::steady_clock::now())) {
+        case agent::WatchdogGate::Action::kPing: agent::SdNotify("WATCHDOG=1"); break;
+        case agent::WatchdogGate::Action::kWithhold: agent::SdNotify("STATUS=unhealthy: " + health.message()); break;
+        case agent::WatchdogGate::Action::kGiveUp:
+          MAMORI_LOG(kError, "watchdog: giving up (" << health.message()
+                                                     << "); exiting so that the kernel releases the waiting processes");
+          std::_Exit(70);  // no destructors: they would join the stalled threads
+      }
       continue;
     }
     if (sig == SIGHUP) {

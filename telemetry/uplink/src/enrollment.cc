@@ -159,7 +159,15 @@ Result<AgentCredentials> RenewCredentials(const RenewOptions& o) {
                                    "', not this agent '" + o.current.agent_id + "'");
   }
   MAMORI_RETURN_IF_ERROR(WriteFileAtomically(o.key_dir + "/" + kRenewCertFile, resp.certificate_pem(), 0644));
-  MAMORI_RETURN_IF_ERROR(InstallRenewal(o.key_dir));
+  // The same checked step as after a crash: the certificate moves in only
+  // with the key it was issued for.
+  MAMORI_RETURN_IF_ERROR(FinishInterruptedRenewal(o.key_dir));
+  Result<std::string> installed = ReadFileToString(o.key_dir + "/" + kCertFile);
+  if (!installed.ok() || *installed != resp.certificate_pem()) {
+    return AbortedError("renew: the files in " + o.key_dir +
+                        " changed during the renewal (another process using the directory?); the previous "
+                        "certificate stays in use");
+  }
   AgentCredentials c = o.current;
   c.key_pem = std::move(*key);
   c.certificate_pem = resp.certificate_pem();

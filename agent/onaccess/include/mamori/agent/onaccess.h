@@ -71,6 +71,12 @@ class OnAccessMonitor {
   virtual void MarkClean(int fd) = 0;
   // Drops every clean mark (new signatures: yesterday's clean may be today's detection).
   virtual void ClearCleanMarks() = 0;
+  // Liveness of the loops that keep the machine alive: the older of the last
+  // turns of the event reader and of the deadline watcher. Both turn at
+  // least once a second while running, idle or not; an old value means one
+  // is wedged and permission events may go unanswered (the agent's watchdog
+  // then stops pinging systemd). Any thread.
+  virtual std::chrono::steady_clock::time_point LastHeartbeat() const = 0;
   virtual const OnAccessStats& stats() const = 0;
 };
 

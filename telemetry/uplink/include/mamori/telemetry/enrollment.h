@@ -8,8 +8,8 @@
 //   renew.key, renew.crt  a renewal under way (see RenewCredentials)
 // Each is written atomically (temporary file, fsync, rename).
 //
-// Thread safety: functions without shared state; two processes must not
-// enroll into one key_dir at the same time.
+// Thread safety: functions without shared state; one process (the agent)
+// owns a key_dir: two must not enroll, renew or load into it at the same time.
 #pragma once
 
 #include <chrono>

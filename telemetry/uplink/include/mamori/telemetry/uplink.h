@@ -55,7 +55,8 @@ struct UplinkOptions {
   // use (a stream up at that moment is ended for it, then resumed with the
   // new certificate). Renewals are at least `renew_retry` apart: a failed
   // one is retried then, the old certificate serving meanwhile. Empty: never renewed (the agent needs
-  // a new enrollment once it expires). Not with insecure.
+  // a new enrollment once it expires). Not with insecure. A Stop() during a
+  // renewal call waits for it (at most welcome_timeout).
   std::string renew_key_dir;
   double renew_after_fraction = 2.0 / 3.0;
   std::chrono::milliseconds renew_retry{3'600'000};
