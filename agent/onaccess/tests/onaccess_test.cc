@@ -28,6 +28,15 @@ using testing::InChild;
 using testing::TestMount;
 using testing::Watchdog;
 
+// Open permission events on the test mount only, answered by `deadline` at the latest.
+OnAccessOptions OpenOnly(const TestMount& mnt, std::chrono::milliseconds deadline) {
+  OnAccessOptions o;
+  o.open_paths = {mnt.path()};
+  o.close_write = false;
+  o.deadline = deadline;
+  return o;
+}
+
 TEST_CASE("fanotify: opening or executing a detected file is denied, clean files and our own I/O are not") {
   if (::geteuid() != 0) FAIL("on-access tests need root (CAP_SYS_ADMIN for fanotify)");
   TestMount mnt;
@@ -82,9 +91,7 @@ TEST_CASE("fanotify: a clean file is not asked about again until it is modified"
   Watchdog wd(30);
   std::atomic<int> asked{0};
   OnAccessMonitor* monitor = nullptr;
-  OnAccessOptions o;
-  o.open_paths = {mnt.path()};
-  o.close_write = false;
+  OnAccessOptions o = OpenOnly(mnt, OnAccessOptions{}.deadline);
   auto m = MakeOnAccessMonitor(
       o,
       [&](const AccessEvent& e) {
@@ -124,10 +131,7 @@ TEST_CASE("fanotify: a decision that misses the deadline is answered allow and r
   TestMount mnt;
   Watchdog wd(30);
   std::atomic<int> reported{0};
-  OnAccessOptions o;
-  o.open_paths = {mnt.path()};
-  o.close_write = false;
-  o.deadline = std::chrono::milliseconds(300);
+  OnAccessOptions o = OpenOnly(mnt, std::chrono::milliseconds(300));
   auto m = MakeOnAccessMonitor(
       o,
       [&](const AccessEvent&) {
@@ -161,10 +165,7 @@ TEST_CASE("fanotify: the loops beat while idle and a wedged deadline watcher sho
     std::unique_lock<std::mutex> lock(mu);
     cv.wait_for(lock, std::chrono::seconds(30), [&] { return release; });
   };
-  OnAccessOptions o;
-  o.open_paths = {mnt.path()};
-  o.close_write = false;
-  o.deadline = std::chrono::milliseconds(300);
+  OnAccessOptions o = OpenOnly(mnt, std::chrono::milliseconds(300));
   auto m = MakeOnAccessMonitor(
       o,
       [&](const AccessEvent&) {
@@ -208,10 +209,7 @@ TEST_CASE("fanotify: when the agent process dies the kernel releases the waiting
   REQUIRE(agent >= 0);
   if (agent == 0) {
     // A stand-in agent whose decision never comes (deadline far away).
-    OnAccessOptions o;
-    o.open_paths = {mnt.path()};
-    o.close_write = false;
-    o.deadline = std::chrono::milliseconds(60000);
+    OnAccessOptions o = OpenOnly(mnt, std::chrono::milliseconds(60000));
     auto m = MakeOnAccessMonitor(
         o, [](const AccessEvent&) {
           ::pause();
