@@ -290,7 +290,8 @@ grpc::Status Session::HandleHello() {
   }
   if (agent->revoked) return grpc::Status(StatusCode::PERMISSION_DENIED, "agent revoked");
   if (!svc_->config->insecure && current && !agent->previous_cert_fingerprint.empty()) {
-    Status forgot = WithRetry([&] { return store->ForgetPreviousCertificate(peer_.agent_id); });
+    Status forgot =
+        WithRetry([&] { return store->ForgetPreviousCertificate(peer_.agent_id, peer_.fingerprint_sha256); });
     if (!forgot.ok()) return grpc::Status(StatusCode::UNAVAILABLE, "store: " + forgot.message());
     MAMORI_LOG(kInfo, "agent " << peer_.agent_id << " uses its renewed certificate; the previous one is refused from now on");
   }

@@ -74,8 +74,11 @@ TEMPLATE_TEST_CASE("agents: a certificate renewal keeps the replaced certificate
   CHECK(store->RenewAgentCertificate("a1", second, fourth).code() == StatusCode::kUnauthenticated);
   CHECK(store->RenewAgentCertificate("a1", "", fourth).code() == StatusCode::kUnauthenticated);
   CHECK(fingerprints() == std::make_pair(third, first));
+  // A late confirmation of a certificate that is no longer current changes nothing.
+  REQUIRE(store->ForgetPreviousCertificate("a1", second).ok());
+  CHECK(fingerprints() == std::make_pair(third, first));
   // `third` was used: `first` is refused from now on.
-  REQUIRE(store->ForgetPreviousCertificate("a1").ok());
+  REQUIRE(store->ForgetPreviousCertificate("a1", third).ok());
   CHECK(fingerprints() == std::make_pair(third, std::string()));
   CHECK(store->RenewAgentCertificate("a1", first, fourth).code() == StatusCode::kUnauthenticated);
   // An upsert (heartbeat, re-enrollment without a fingerprint) keeps both.

@@ -266,10 +266,12 @@ class PostgresStore final : public Store {
     });
   }
 
-  Status ForgetPreviousCertificate(std::string_view agent_id) override {
+  Status ForgetPreviousCertificate(std::string_view agent_id, std::string_view current) override {
     return Txn([&](pqxx::work& w) -> Status {
-      w.exec_params("UPDATE agents SET previous_cert_fingerprint = '' WHERE agent_id = $1 AND previous_cert_fingerprint <> ''",
-                    std::string(agent_id));
+      w.exec_params(
+          "UPDATE agents SET previous_cert_fingerprint = '' WHERE agent_id = $1 AND cert_fingerprint = $2 "
+          "AND previous_cert_fingerprint <> ''",
+          std::string(agent_id), std::string(current));
       return Status::Ok();
     });
   }

@@ -252,12 +252,14 @@ class SqliteStore final : public Store {
     });
   }
 
-  Status ForgetPreviousCertificate(std::string_view agent_id) override {
+  Status ForgetPreviousCertificate(std::string_view agent_id, std::string_view current) override {
     return Write([&](Connection& c) -> Status {
       Result<Statement> s = c.Prepare(
-          "UPDATE agents SET previous_cert_fingerprint = '' WHERE agent_id = ?1 AND previous_cert_fingerprint <> ''");
+          "UPDATE agents SET previous_cert_fingerprint = '' WHERE agent_id = ?1 AND cert_fingerprint = ?2 "
+          "AND previous_cert_fingerprint <> ''");
       if (!s.ok()) return s.status();
       s->BindText(1, agent_id);
+      s->BindText(2, current);
       return s->Run();
     });
   }

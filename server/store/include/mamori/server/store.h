@@ -58,8 +58,10 @@ class Store {
   // revoked; kUnauthenticated when `presented` is neither.
   virtual Status RenewAgentCertificate(std::string_view agent_id, std::string_view presented,
                                        std::string_view renewed) = 0;
-  // The current certificate was used: the previous one is refused from now on.
-  virtual Status ForgetPreviousCertificate(std::string_view agent_id) = 0;
+  // `current` was used: the previous certificate is refused from now on. A
+  // no-op when `current` is no longer the agent's current one (a renewal
+  // came in between: its previous certificate must stay accepted).
+  virtual Status ForgetPreviousCertificate(std::string_view agent_id, std::string_view current) = 0;
   // Ordered by hostname, then agent id.
   virtual Result<std::vector<AgentView>> ListAgents(const AgentQuery& query) = 0;
 
