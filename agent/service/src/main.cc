@@ -119,6 +119,7 @@ int main(int argc, char** argv) {
       const Status health = (*a)->CheckHealth();
       switch (gate.Tick(health, std::chrono::steady_clock::now())) {
         case agent::WatchdogGate::Action::kPing: agent::SdNotify("WATCHDOG=1"); break;
+        case agent::WatchdogGate::Action::kRecovered: agent::SdNotify("WATCHDOG=1\nSTATUS=protecting"); break;
         case agent::WatchdogGate::Action::kWithhold: agent::SdNotify("STATUS=unhealthy: " + health.message()); break;
         case agent::WatchdogGate::Action::kGiveUp:
           MAMORI_LOG(kError, "watchdog: giving up (" << health.message()

@@ -6,9 +6,10 @@ namespace mamori::agent {
 
 WatchdogGate::Action WatchdogGate::Tick(const Status& health, Clock::time_point now) {
   if (health.ok()) {
-    if (unhealthy_since_) MAMORI_LOG(kWarning, "watchdog: healthy again; pinging systemd again");
+    if (!unhealthy_since_) return Action::kPing;
+    MAMORI_LOG(kWarning, "watchdog: healthy again; pinging systemd again");
     unhealthy_since_.reset();
-    return Action::kPing;
+    return Action::kRecovered;
   }
   if (!unhealthy_since_) {
     unhealthy_since_ = now;

@@ -16,7 +16,8 @@ class WatchdogGate {
  public:
   using Clock = std::chrono::steady_clock;
   enum class Action {
-    kPing,      // healthy: WATCHDOG=1
+    kPing,       // healthy: WATCHDOG=1
+    kRecovered,  // healthy after unhealthy ticks: WATCHDOG=1, and the STATUS= line back to normal
     kWithhold,  // unhealthy: no ping (systemd restarts the agent at WatchdogSec)
     kGiveUp,    // unhealthy for give_up_after: exit, so the kernel releases the waiters
   };

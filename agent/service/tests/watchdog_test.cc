@@ -17,8 +17,9 @@ TEST_CASE("Watchdog pings while healthy and withholds the ping while the loops s
   CHECK(gate.Tick(stalled, t0 + seconds(5)) == Action::kWithhold);
   CHECK(gate.Tick(stalled, t0 + seconds(64)) == Action::kWithhold);  // 59 s into the stall
   CHECK(gate.Tick(stalled, t0 + seconds(65)) == Action::kGiveUp);
-  // A recovery starts the count again.
-  CHECK(gate.Tick(Status::Ok(), t0 + seconds(66)) == Action::kPing);
+  // A recovery is reported once (the STATUS= line goes back) and starts the count again.
+  CHECK(gate.Tick(Status::Ok(), t0 + seconds(66)) == Action::kRecovered);
+  CHECK(gate.Tick(Status::Ok(), t0 + seconds(67)) == Action::kPing);
   CHECK(gate.Tick(stalled, t0 + seconds(100)) == Action::kWithhold);
   CHECK(gate.Tick(stalled, t0 + seconds(159)) == Action::kWithhold);
   CHECK(gate.Tick(stalled, t0 + seconds(160)) == Action::kGiveUp);
